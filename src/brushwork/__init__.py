@@ -1,0 +1,39 @@
+"""brushwork: neural style transfer after Gatys, Ecker & Bethge (2016).
+
+The public API is small::
+
+    from brushwork import stylize, StyleConfig
+    image = stylize("photo.jpg", "painting.jpg", size=512)
+
+Everything is imported lazily so that ``import brushwork`` stays cheap (the
+CLI's ``--help`` does not need torch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["BrushworkError", "Progress", "StyleConfig", "stylize", "__version__"]
+
+if TYPE_CHECKING:
+    from brushwork.config import StyleConfig
+    from brushwork.engine import Progress, stylize
+    from brushwork.errors import BrushworkError
+
+
+def __getattr__(name: str) -> Any:
+    if name == "stylize" or name == "Progress":
+        from brushwork import engine
+
+        return getattr(engine, name)
+    if name == "StyleConfig":
+        from brushwork.config import StyleConfig
+
+        return StyleConfig
+    if name == "BrushworkError":
+        from brushwork.errors import BrushworkError
+
+        return BrushworkError
+    raise AttributeError(f"module 'brushwork' has no attribute {name!r}")

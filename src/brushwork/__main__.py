@@ -1,0 +1,5 @@
+"""``python -m brushwork``."""
+
+from brushwork.cli import main
+
+raise SystemExit(main())
