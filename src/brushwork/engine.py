@@ -22,8 +22,14 @@ from PIL import Image
 from torch import Tensor
 
 from brushwork import __version__
-from brushwork.backbones import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures, build_backbone
-from brushwork.backbones import check_layers, get_spec
+from brushwork.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VGGFeatures,
+    build_backbone,
+    check_layers,
+    get_spec,
+)
 from brushwork.config import Stage, StyleConfig, StyleOptions
 from brushwork.errors import ConfigError
 from brushwork.images import ImageInput, load_image
@@ -70,7 +76,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ConfigError("--device mps was asked for, but Apple's MPS backend is not available")
     if name not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"unknown device {name!r} (choose from auto, cpu, cuda, mps)")
@@ -175,7 +183,8 @@ class _Objective:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            return self.net(x, layers)
+            feats: dict[str, Tensor] = self.net(x, layers)
+        return feats
 
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Return (total, content, style, tv), each weighted, as fp32 scalars."""
@@ -224,11 +233,14 @@ def stylize(
 
     torch.manual_seed(cfg.seed)
     net, loaded = build_backbone(
-        cfg.model, layers=content_layers + cfg.style_layers, weights=cfg.weights, pooling=cfg.pooling
+        cfg.model,
+        layers=content_layers + cfg.style_layers,
+        weights=cfg.weights,
+        pooling=cfg.pooling,
     )
     net = net.to(device)
     if cfg.channels_last:
-        net = net.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     defaults = loaded.spec.loss_weights
     weights = (
         defaults.content if cfg.content_weight is None else cfg.content_weight,
@@ -252,12 +264,21 @@ def stylize(
         c = to_tensor(_resize(content_img, h, w), device)
         s = to_tensor(_resize(style_img, *style_size(cfg, style_img, h, w)), device)
         objective = _Objective(
-            net, c, s,
-            content_layers=tuple(content_layers), style_layers=cfg.style_layers,
-            weights=weights, autocast=autocast, channels_last=cfg.channels_last,
+            net,
+            c,
+            s,
+            content_layers=tuple(content_layers),
+            style_layers=cfg.style_layers,
+            weights=weights,
+            autocast=autocast,
+            channels_last=cfg.channels_last,
         )
         # Each stage starts from the previous result, upsampled bicubically.
-        x = c.clone() if x is None else F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+        x = (
+            c.clone()
+            if x is None
+            else F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+        )
         x = x.detach().contiguous().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=cfg.lr)
         for k in range(st.iterations):
@@ -273,14 +294,25 @@ def stylize(
                 # x itself is still the last image whose loss was finite.
                 stopped = "nonfinite"
                 break
-            total.backward()
+            total.backward()  # type: ignore[no-untyped-call]
+            total, cl, sl, tl = total.detach(), cl.detach(), sl.detach(), tl.detach()
             opt.step()
             iteration += 1
             last = Progress(
-                iteration=iteration, total_iterations=total_iters, stage=si, stages=len(stages),
-                stage_iteration=k + 1, stage_iterations=st.iterations, height=h, width=w,
-                content_loss=float(cl), style_loss=float(sl), tv_loss=float(tl),
-                total_loss=float(total), lr=lr, elapsed=time.perf_counter() - start,
+                iteration=iteration,
+                total_iterations=total_iters,
+                stage=si,
+                stages=len(stages),
+                stage_iteration=k + 1,
+                stage_iterations=st.iterations,
+                height=h,
+                width=w,
+                content_loss=cl.item(),
+                style_loss=sl.item(),
+                tv_loss=tl.item(),
+                total_loss=total.item(),
+                lr=lr,
+                elapsed=time.perf_counter() - start,
             )
             if callback is not None:
                 want = preview_every > 0 and iteration % preview_every == 0
@@ -289,16 +321,35 @@ def stylize(
             break
     assert x is not None
     image = to_image(x)
-    record = run_record(cfg, loaded.fingerprint, loaded.origin, weights, dtype, device,
-                        iteration, time.perf_counter() - start, stopped)
+    record = run_record(
+        cfg,
+        loaded.fingerprint,
+        loaded.origin,
+        weights,
+        dtype,
+        device,
+        iteration,
+        time.perf_counter() - start,
+        stopped,
+    )
     image.info["brushwork"] = record
     if callback is not None:
         h, w = x.shape[-2:]
         final = last or Progress(
-            iteration=0, total_iterations=total_iters, stage=0, stages=len(stages),
-            stage_iteration=0, stage_iterations=stages[0].iterations, height=h, width=w,
-            content_loss=math.nan, style_loss=math.nan, tv_loss=math.nan, total_loss=math.nan,
-            lr=cfg.lr, elapsed=time.perf_counter() - start,
+            iteration=0,
+            total_iterations=total_iters,
+            stage=0,
+            stages=len(stages),
+            stage_iteration=0,
+            stage_iterations=stages[0].iterations,
+            height=h,
+            width=w,
+            content_loss=math.nan,
+            style_loss=math.nan,
+            tv_loss=math.nan,
+            total_loss=math.nan,
+            lr=cfg.lr,
+            elapsed=time.perf_counter() - start,
         )
         callback(dataclasses.replace(final, done=True, stopped=stopped, image=image))
     return image

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 ImageInput = str | os.PathLike[str] | Image.Image
 
 
-def load_image(source: ImageInput, what: str = "image", *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(
+    source: ImageInput, what: str = "image", *, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """Open ``source`` (a path or PIL image) as an 8-bit RGB image.
 
     Raises :class:`ImageError` naming the file and the problem.
@@ -47,7 +50,11 @@ def load_image(source: ImageInput, what: str = "image", *, max_pixels: int = MAX
     if path.stat().st_size == 0:
         raise ImageError(f"{label} is empty (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Our own pixel limit below replaces PIL's DecompressionBombWarning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             w, h = img.size
             if w * h > max_pixels:
                 raise ImageError(
@@ -124,7 +131,9 @@ def check_output(path: Path, inputs: Mapping[str, ImageInput]) -> None:
             continue
         p = Path(src)
         if p.exists() and p.resolve() in (path.resolve(), sidecar_path(path).resolve()):
-            raise ConfigError(f"output '{path}' is the {what} image; refusing to overwrite an input")
+            raise ConfigError(
+                f"output '{path}' is the {what} image; refusing to overwrite an input"
+            )
     if path.is_dir():
         raise ConfigError(f"output '{path}' is a directory; give a file name such as out.png")
     parent = path.parent

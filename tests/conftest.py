@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests use the real VGG-16 weights and real images."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Keep the weights cache and torch's hub cache out of the user's home, once per
+# test session (the VGG-16 conversion then runs once, for real, from the ONNX file).
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="brushwork-test-home-"))
+os.environ["BRUSHWORK_HOME"] = str(_SESSION_HOME)
+os.environ["TORCH_HOME"] = str(_SESSION_HOME / "torch")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+@pytest.fixture(scope="session")
+def shared_images() -> Path:
+    """The project's shared real images (../shared/images; CI has them too)."""
+    if not (SHARED / "d2l" / "rainier.jpg").is_file():
+        pytest.fail(f"the shared test images are missing: expected them in {SHARED}")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def rainier(shared_images: Path) -> Path:
+    return shared_images / "d2l" / "rainier.jpg"
+
+
+@pytest.fixture(scope="session")
+def autumn_oak(shared_images: Path) -> Path:
+    return shared_images / "d2l" / "autumn_oak.jpg"
+
+
+@pytest.fixture
+def small_pair(tmp_path: Path, rainier: Path, autumn_oak: Path) -> tuple[Path, Path]:
+    """Small copies of the book's pair (fast to decode in CLI tests)."""
+    c, s = tmp_path / "content.png", tmp_path / "style.png"
+    Image.open(rainier).convert("RGB").resize((96, 64)).save(c)
+    Image.open(autumn_oak).convert("RGB").resize((96, 67)).save(s)
+    return c, s
+
+
+def rgb_array(path: Path | Image.Image) -> np.ndarray:
+    img = path if isinstance(path, Image.Image) else Image.open(path)
+    return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0

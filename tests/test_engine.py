@@ -1,0 +1,127 @@
+"""End-to-end runs with the real VGG-16 on the d2l book's real images."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brushwork import Progress, StyleConfig, stylize
+from brushwork.config import make_config
+from brushwork.engine import fit_long_side
+
+from .conftest import rgb_array
+
+
+def test_style_loss_halves_and_output_differs(rainier: Path, autumn_oak: Path) -> None:
+    records: list[Progress] = []
+    img = stylize(rainier, autumn_oak, size=96, iterations=40, callback=records.append)
+    steps = [r for r in records if not r.done]
+    assert len(steps) == 40 and records[-1].done and records[-1].image is img
+    first, last = steps[0].style_loss, steps[-1].style_loss
+    assert last <= 0.5 * first, (first, last)
+    assert img.size == (96, 64)  # 2048x1365 keeps its aspect ratio
+    content = rgb_array(Image.open(rainier).convert("RGB").resize(img.size, Image.LANCZOS))
+    diff = np.abs(rgb_array(img) - content).mean()
+    assert diff > 0.03, diff  # visibly repainted (mean change > 3% of the range)
+    assert steps[0].content_loss == 0.0 < steps[-1].content_loss  # starts at the content image
+
+
+def test_same_seed_same_output(rainier: Path, autumn_oak: Path) -> None:
+    kw = dict(size=48, iterations=5, seed=11)
+    a = np.asarray(stylize(rainier, autumn_oak, **kw))
+    b = np.asarray(stylize(rainier, autumn_oak, **kw))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_progress_records_are_frozen_and_complete(rainier: Path, autumn_oak: Path) -> None:
+    records: list[Progress] = []
+    stylize(rainier, autumn_oak, size=32, iterations=4, preview_every=2, callback=records.append)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        records[0].iteration = 9  # type: ignore[misc]
+    assert [r.iteration for r in records] == [1, 2, 3, 4, 4]
+    assert [r.image is not None for r in records] == [False, True, False, True, True]
+    r = records[0]
+    assert math.isclose(r.total_loss, r.content_loss + r.style_loss + r.tv_loss, rel_tol=1e-5)
+    assert r.elapsed <= records[-1].elapsed
+
+
+def test_lr_decays_on_schedule(rainier: Path, autumn_oak: Path) -> None:
+    records: list[Progress] = []
+    stylize(
+        rainier,
+        autumn_oak,
+        size=32,
+        iterations=5,
+        lr=0.02,
+        lr_decay_every=2,
+        callback=records.append,
+    )
+    assert [r.lr for r in records[:5]] == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.0002])
+
+
+def test_d2l_preset_runs_the_books_two_stages(rainier: Path, autumn_oak: Path) -> None:
+    cfg = make_config("d2l")
+    assert [(s.size, s.iterations, s.lr_decay_every) for s in cfg.stages] == [
+        (225, 500, 200),
+        (900, 300, 100),
+    ]
+    assert fit_long_side(2048, 1365, 225) == (150, 225)
+    assert fit_long_side(2048, 1365, 900) == (600, 900)
+    short = dataclasses.replace(
+        cfg, stages=tuple(dataclasses.replace(s, iterations=2) for s in cfg.stages)
+    )
+    records: list[Progress] = []
+    img = stylize(rainier, autumn_oak, config=short, callback=records.append)
+    assert [(r.stage, r.height, r.width) for r in records[:4]] == [
+        (0, 150, 225),
+        (0, 150, 225),
+        (1, 600, 900),
+        (1, 600, 900),
+    ]
+    assert img.size == (900, 600)
+
+
+def test_cancel_returns_current_image(rainier: Path, autumn_oak: Path) -> None:
+    calls = []
+    img = stylize(
+        rainier,
+        autumn_oak,
+        size=32,
+        iterations=50,
+        should_stop=lambda: len(calls) >= 3,
+        callback=calls.append,
+    )
+    assert img.info["brushwork"]["stopped"] == "cancelled"
+    assert img.info["brushwork"]["iterations_run"] == 3
+
+
+def test_nonfinite_loss_stops_and_keeps_last_finite_image(rainier: Path, autumn_oak: Path) -> None:
+    records: list[Progress] = []
+    img = stylize(
+        rainier, autumn_oak, size=32, iterations=20, style_weight=math.inf, callback=records.append
+    )
+    assert img.info["brushwork"]["stopped"] == "nonfinite"
+    assert records[-1].stopped == "nonfinite"
+    # The very first loss was already infinite: the image is the untouched content.
+    content = rgb_array(Image.open(rainier).convert("RGB").resize(img.size, Image.LANCZOS))
+    assert np.abs(rgb_array(img) - content).max() < 2 / 255
+
+
+def test_any_aspect_ratio_and_tiny_inputs(tmp_path: Path, autumn_oak: Path) -> None:
+    tall = tmp_path / "tall.png"
+    Image.new("RGB", (3, 1), (200, 10, 10)).rotate(90, expand=True).save(tall)  # 1x3 px
+    img = stylize(tall, autumn_oak, size=48, iterations=1)
+    assert img.size == (16, 48)
+
+
+def test_config_is_the_source_of_defaults() -> None:
+    cfg = StyleConfig()
+    assert (cfg.lr, cfg.style_layers) == (
+        0.01,
+        ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+    )
