@@ -153,7 +153,7 @@ def test_run_writes_image_record_plot_and_snapshots(capsys, small_pair, tmp_path
     record = json.loads(Image.open(out).text["brushwork"])
     assert record["config"]["seed"] == 5 and record["config"]["iterations"] == 6
     assert record["weights_sha256"].startswith("9ef4d70a")
-    assert record["inputs"]["content_sha256"] and record == json.loads(
+    assert len(record["inputs"]["content"]["sha256"]) == 64 and record == json.loads(
         (tmp_path / "res.png.json").read_text()
     )
     assert (tmp_path / "res_00003.png").is_file() and (tmp_path / "res_00006.png").is_file()

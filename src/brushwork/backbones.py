@@ -60,6 +60,13 @@ class BackboneSpec:
     def conv_names(self) -> list[str]:
         return [n for n in self.layer_names() if n.startswith("conv")]
 
+    def feature_size(self, name: str, h: int, w: int) -> tuple[int, int]:
+        """Spatial size of layer ``name``'s output for an (h, w) input (2x2 pools floor)."""
+        pools = int(name[4]) - 1 if not name.startswith("pool") else int(name[4])
+        for _ in range(pools):
+            h, w = h // 2, w // 2
+        return h, w
+
     def book_index_to_name(self, index: int) -> str:
         """Map an index into torchvision's ``vgg.features`` (the book's numbers) to a name."""
         names = self.layer_names()
@@ -172,11 +179,16 @@ class VGGFeatures(nn.Module):
             self.register_buffer("in_shift", torch.zeros(1, 3, 1, 1))
             self.flip = False
 
+    def _weight_dtype(self) -> torch.dtype:
+        conv = next(iter(self.convs.values()))
+        assert isinstance(conv, nn.Conv2d)
+        return conv.weight.dtype
+
     def network_input(self, x: Tensor) -> Tensor:
         """The backbone's own input transform of normalized RGB x."""
         if self.flip:
             x = x.flip(1)
-        return x * self.in_scale + self.in_shift
+        return x * self.in_scale.float() + self.in_shift.float()
 
     def forward(self, x: Tensor, layers: Iterable[str]) -> dict[str, Tensor]:
         wanted = set(layers)
@@ -184,7 +196,10 @@ class VGGFeatures(nn.Module):
         if missing:
             raise ConfigError(f"layers not in this truncated {self.spec.name}: {sorted(missing)}")
         out: dict[str, Tensor] = {}
-        h = self.network_input(x)
+        # The input transform runs in fp32 (Caffe input spans 0..255, too wide for bf16's
+        # 8-bit mantissa to keep sub-level detail), then the network's dtype takes over.
+        dtype = self.in_scale.dtype if not self.convs else self._weight_dtype()
+        h = self.network_input(x.float()).to(dtype)
         for name in self.names:
             if not wanted:
                 break

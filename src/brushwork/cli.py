@@ -40,6 +40,31 @@ def _csv(value: str) -> tuple[str, ...]:
     return items
 
 
+def _csv_floats(value: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _csv(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {value!r}"
+        ) from None
+
+
+def _region_style(value: str) -> tuple[int, str]:
+    label, sep, path = value.partition("=")
+    if not sep or not label.strip().isdigit() or not path:
+        raise argparse.ArgumentTypeError(
+            f"expected LABEL=STYLE_IMAGE (e.g. 1=starry.jpg), got {value!r}"
+        )
+    return int(label), path
+
+
+def _canvas(value: str) -> tuple[int, int]:
+    w, sep, h = value.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 16 or int(h) < 16:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT of at least 16x16, got {value!r}")
+    return int(w), int(h)
+
+
 def _unwrap(tp: Any) -> Any:
     """``X | None`` -> X."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
@@ -49,13 +74,13 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
     """One flag per CLI-visible StyleConfig field; unset flags stay absent (SUPPRESS)."""
     hints = typing.get_type_hints(StyleConfig)
     group = parser.add_argument_group("style options")
     for f in dataclasses.fields(StyleConfig):
         meta = f.metadata
-        if not meta.get("cli", True):
+        if not meta.get("cli", True) or f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         tp = _unwrap(hints[f.name])
@@ -77,8 +102,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(tp) is tuple:
-            kwargs["type"] = _csv
-            kwargs.setdefault("metavar", "A,B,...")
+            floats = typing.get_args(tp)[0] is float
+            kwargs["type"] = _csv_floats if floats else _csv
+            kwargs.setdefault("metavar", "X,Y,..." if floats else "A,B,...")
         elif tp in (int, float, str):
             kwargs["type"] = tp
         else:  # pragma: no cover - a new field type needs a parser here
@@ -94,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stylize", help="paint a photo in the style of a painting")
     p.add_argument("content", help="content image (photo)")
-    p.add_argument("style", help="style image (painting)")
+    p.add_argument("style", nargs="+", help="style image(s) (paintings); blend with --style-blend")
     p.add_argument(
         "-o",
         "--output",
@@ -102,7 +128,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="output image (.png, .jpg, .webp); its directory is created if missing",
     )
+    p.add_argument(
+        "--mask",
+        default=None,
+        metavar="PATH",
+        help="label image the size of CONTENT: pixel value (or palette index) = region",
+    )
+    p.add_argument(
+        "--region-style",
+        action="append",
+        type=_region_style,
+        default=[],
+        metavar="LABEL=STYLE",
+        help="style image for one mask region (repeatable); other labels take STYLE",
+    )
     _add_run_flags(p)
+
+    t = sub.add_parser("texture", help="synthesize a texture from a style image (no content)")
+    t.add_argument("style", nargs="+", help="style image(s)")
+    t.add_argument("-o", "--output", required=True, type=Path, help="output image")
+    t.add_argument(
+        "--size",
+        dest="canvas",
+        type=_canvas,
+        default=(512, 512),
+        metavar="WxH",
+        help="output size in pixels (default: 512x512)",
+    )
+    _add_run_flags(t, texture=True)
 
     d = sub.add_parser(
         "demo", help="run on the built-in pair (a cat photo and a painting we paint)"
@@ -124,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 DEMO_OPTIONS: dict[str, Any] = {"size": 320, "iterations": 300, "lr_decay_every": 150}
 
 
-def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False) -> None:
+def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False, texture: bool = False) -> None:
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -146,7 +199,7 @@ def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False) -> None:
         help="also save the image every N iterations as OUTPUT_<iteration>.<ext>",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_config_flags(p)
+    add_config_flags(p, skip=("size",) if texture else ())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,36 +236,49 @@ def _run(args: argparse.Namespace) -> int:
 
     out: Path = args.output
     overrides = _config_overrides(args)
+    if args.save_every < 0:
+        raise BrushworkError("--save-every must be >= 0")
+    content: Any = None
+    styles: list[Any]
+    mask: Any = None
+    regions: dict[int, Any] = {}
+    files: dict[str, Path] = {}  # every input file: never overwritten, hashed into the record
+    inputs_record: dict[str, Any]
     if args.command == "demo":
         from brushwork.demo import demo_photo, paint_style
 
-        content: Any = demo_photo()
-        style: Any = paint_style()
+        content, styles = demo_photo(), [paint_style()]
         overrides = {**DEMO_OPTIONS, **overrides}
-        inputs_record: dict[str, Any] = {
-            "content": "skimage:chelsea.png",
-            "style": "brushwork:painted",
-        }
+        inputs_record = {"content": "skimage:chelsea.png", "style": "brushwork:painted"}
         if args.plot is None:
             args.plot = out.with_name(out.stem + "-loss.png")
     else:
-        content, style = Path(args.content), Path(args.style)
+        if args.command == "stylize":
+            files["content"] = Path(args.content)
+            if args.mask is not None:
+                files["mask"] = Path(args.mask)
+            for label, path in args.region_style:
+                files[f"region {label} style"] = Path(path)
+        for i, s in enumerate(args.style, start=1):
+            files[f"style {i}" if len(args.style) > 1 else "style"] = Path(s)
         inputs_record = {}
-    if args.save_every < 0:
-        raise BrushworkError("--save-every must be >= 0")
     cfg = make_config(args.preset, **overrides)
     cfg.validate()
-    check_output(out, {"content": content, "style": style})
+    if cfg.init not in ("content", "noise", "style-stats"):
+        files["init"] = Path(cfg.init)
+    check_output(out, files)
     if args.plot is not None:
-        check_output(args.plot, {"content": content, "style": style, "output": out})
-    if isinstance(content, Path):
-        # Decode both inputs now, so a bad file fails before weights load.
-        content, style = load_image(content, "content"), load_image(style, "style")
+        check_output(args.plot, {**files, "output": out})
+    if args.command != "demo":
+        # Decode every input now, so that a bad file fails before the weights load.
+        decoded = {what: load_image(path, what) for what, path in files.items() if what != "mask"}
+        styles = [decoded[k] for k in files if k.startswith("style")]
+        if args.command == "stylize":
+            content = decoded["content"]
+            mask = files.get("mask")
+            regions = {label: decoded[f"region {label} style"] for label, _ in args.region_style}
         inputs_record = {
-            "content": str(args.content),
-            "content_sha256": _file_sha256(Path(args.content)),
-            "style": str(args.style),
-            "style_sha256": _file_sha256(Path(args.style)),
+            what: {"path": str(path), "sha256": _file_sha256(path)} for what, path in files.items()
         }
 
     from brushwork.engine import Progress, stylize
@@ -233,8 +299,11 @@ def _run(args: argparse.Namespace) -> int:
         try:
             image = stylize(
                 content,
-                style,
+                styles,
                 config=cfg,
+                mask=mask,
+                region_styles=regions or None,
+                canvas=args.canvas if args.command == "texture" else None,
                 callback=on_progress,
                 should_stop=stop,
                 preview_every=args.save_every,

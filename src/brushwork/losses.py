@@ -38,6 +38,11 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
+        ctx.in_dtype = x.dtype
+        if x.dtype == torch.float16:
+            # fp16 Gram entries overflow (sums of h*w products of activations in the
+            # hundreds); bf16 has fp32's range and stays on the fast path.
+            x = x.float()
         m, pixels_by_channels = _matrix_view(x)
         n = c * h * w
         if pixels_by_channels:
@@ -58,9 +63,9 @@ class _Gram(torch.autograd.Function):
         sym = ((grad_g + grad_g.transpose(1, 2)) / ctx.n).to(x.dtype)
         if pixels_by_channels:
             dm = torch.bmm(m, sym)  # (b, hw, c)
-            return dm.reshape(b, h, w, c).permute(0, 3, 1, 2)
+            return dm.reshape(b, h, w, c).permute(0, 3, 1, 2).to(ctx.in_dtype)
         dm = torch.bmm(sym, m)  # (b, c, hw)
-        return dm.reshape(b, c, h, w)
+        return dm.reshape(b, c, h, w).to(ctx.in_dtype)
 
 
 def gram_matrix(x: Tensor) -> Tensor:
