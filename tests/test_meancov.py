@@ -98,7 +98,11 @@ def test_feature_mean_cov_gradcheck(rng: np.random.Generator, channels_last: boo
     x = torch.from_numpy(rng.normal(size=(2, 3, 4, 3)))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    assert torch.autograd.gradcheck(feature_mean_cov, (x.requires_grad_(),))
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(feature_mean_cov, (x,))
+    # Each output alone, too (the backward gets a zero for the other one).
+    assert torch.autograd.gradcheck(lambda f: feature_mean_cov(f)[0], (x,))
+    assert torch.autograd.gradcheck(lambda f: feature_mean_cov(f)[1], (x,))
 
 
 # --- the squared-error loss ----------------------------------------------------

@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(d, demo=True)
 
     sub.add_parser("models", help="list backbones, where their weights come from, and availability")
+
+    from brushwork.web.cli import add_serve_parser  # imports no web dependency
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -211,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _models()
+        if args.command == "serve":
+            from brushwork.web.cli import run_serve
+
+            return run_serve(args)
         return _run(args)
     except BrushworkError as e:
         print(f"brushwork: error: {e}", file=sys.stderr)
@@ -259,6 +267,8 @@ def _run(args: argparse.Namespace) -> int:
                 files["mask"] = Path(args.mask)
             for label, path in args.region_style:
                 files[f"region {label} style"] = Path(path)
+        if args.command == "texture":
+            overrides.setdefault("size", max(args.canvas))
         for i, s in enumerate(args.style, start=1):
             files[f"style {i}" if len(args.style) > 1 else "style"] = Path(s)
         inputs_record = {}
