@@ -59,6 +59,7 @@ def test_lr_decays_on_schedule(rainier: Path, autumn_oak: Path) -> None:
         iterations=5,
         lr=0.02,
         lr_decay_every=2,
+        optimizer="adam",
         callback=records.append,
     )
     assert [r.lr for r in records[:5]] == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.0002])
@@ -125,3 +126,52 @@ def test_config_is_the_source_of_defaults() -> None:
         0.01,
         ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
     )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_bf16_reaches_the_fp32_objective_within_1_percent(
+    rainier: Path, autumn_oak: Path, optimizer: str
+) -> None:
+    """At equal iterations, the bf16 fast path's result scores like fp32's on the same
+    objective evaluated in fp32: within 1% with Adam (same trajectory); with L-BFGS,
+    whose trajectory amplifies rounding differences, never more than 1% worse."""
+    import torch
+
+    from brushwork.backbones import build_backbone
+    from brushwork.engine import _resize, fit_long_side, to_tensor
+    from brushwork.images import load_image
+    from brushwork.objective import Objective, StyleSource
+
+    kw = dict(size=128, iterations=60, optimizer=optimizer)
+    results = {p: stylize(rainier, autumn_oak, precision=p, **kw) for p in ("fp32", "bf16")}
+    layers = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    net, loaded = build_backbone("vgg16", layers=("conv4_3", *layers))
+    w = loaded.spec.loss_weights
+    content, style = load_image(rainier), load_image(autumn_oak)
+    h, wd = fit_long_side(*content.size, 128)
+    cpu = torch.device("cpu")
+    from brushwork.config import StyleConfig
+    from brushwork.engine import style_size
+
+    style_t = to_tensor(_resize(style, *style_size(StyleConfig(), style, h, wd)), cpu)
+    obj = Objective(
+        net,
+        content=to_tensor(_resize(content, h, wd), cpu),
+        styles=[StyleSource([style_t], [1])],
+        content_layers=("conv4_3",),
+        style_layers=layers,
+        style_layer_weights=[1.0] * 5,
+        weights=(w.content, w.style, w.tv),
+        style_loss="gram",
+        prepare=lambda t: t,
+        dtype=torch.float32,
+        channels_last=False,
+    )
+    with torch.no_grad():
+        value = {p: float(obj(to_tensor(img, cpu))[0]) for p, img in results.items()}
+        start = float(obj(to_tensor(_resize(content, h, wd), cpu))[0])
+    assert value["fp32"] < 0.5 * start  # both really optimized
+    if optimizer == "adam":
+        assert abs(value["bf16"] - value["fp32"]) <= 0.01 * value["fp32"], value
+    else:
+        assert value["bf16"] <= 1.01 * value["fp32"], value

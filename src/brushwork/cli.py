@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The demo's defaults: small enough for about two minutes on a 2-core CPU.
-DEMO_OPTIONS: dict[str, Any] = {"size": 320, "iterations": 300, "lr_decay_every": 150}
+DEMO_OPTIONS: dict[str, Any] = {"size": 448, "iterations": 200}
 
 
 def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False, texture: bool = False) -> None:
