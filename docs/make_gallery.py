@@ -32,8 +32,10 @@ def photo(name: str) -> Image.Image:
 
 
 def strip(tiles: list[tuple[str, Image.Image]], height: int = 256) -> Image.Image:
-    scaled = [(label, im.resize((round(im.width * height / im.height), height), Image.LANCZOS))
-              for label, im in tiles]
+    scaled = [
+        (label, im.resize((round(im.width * height / im.height), height), Image.LANCZOS))
+        for label, im in tiles
+    ]
     width = sum(im.width for _, im in scaled) + 6 * (len(scaled) - 1)
     canvas = Image.new("RGB", (width, height + 22), "white")
     draw = ImageDraw.Draw(canvas)
@@ -55,6 +57,7 @@ def save(name: str, img: Image.Image) -> None:
 
 
 def run(content: Any, style: Any, **kw: Any) -> tuple[Image.Image, float]:
+    kw.setdefault("iterations", 120)
     t = time.perf_counter()
     img = stylize(content, style, **kw)
     return img, time.perf_counter() - t
@@ -85,12 +88,31 @@ def main() -> int:
         plain, _ = run(coffee, wave, size=384)
         lum, times["luminance"] = run(coffee, wave, size=384, preserve_color="luminance")
         hist, times["histogram"] = run(coffee, wave, size=384, preserve_color="histogram")
-        save("color", strip([("content", coffee), ("style", Image.open(wave)), ("none", plain),
-                             ("luminance", lum), ("histogram", hist)]))
+        save(
+            "color",
+            strip(
+                [
+                    ("content", coffee),
+                    ("style", Image.open(wave)),
+                    ("none", plain),
+                    ("luminance", lum),
+                    ("histogram", hist),
+                ]
+            ),
+        )
     if want("blend"):
         out, times["blend"] = run(astronaut, [starry, shipwreck], size=384, style_blend=(0.5, 0.5))
-        save("blend", strip([("content", astronaut), ("style 1", Image.open(starry)),
-                             ("style 2", Image.open(shipwreck)), ("0.5 / 0.5", out)]))
+        save(
+            "blend",
+            strip(
+                [
+                    ("content", astronaut),
+                    ("style 1", Image.open(starry)),
+                    ("style 2", Image.open(shipwreck)),
+                    ("0.5 / 0.5", out),
+                ]
+            ),
+        )
     if want("mask"):
         c = cat.resize((384, 256))
         mask = halves_mask(c)
@@ -100,22 +122,40 @@ def main() -> int:
     if want("loss"):
         gram, times["gram"] = run(coffee, starry, size=384)
         meancov, times["meancov"] = run(coffee, starry, size=384, style_loss="meancov")
-        save("loss", strip([("content", coffee), ("style", Image.open(starry)),
-                            ("gram", gram), ("meancov", meancov)]))
+        save(
+            "loss",
+            strip(
+                [
+                    ("content", coffee),
+                    ("style", Image.open(starry)),
+                    ("gram", gram),
+                    ("meancov", meancov),
+                ]
+            ),
+        )
     if want("scale"):
         small, _ = run(cat, starry, size=384, style_scale=0.5)
         large, times["scale"] = run(cat, starry, size=384, style_scale=2.0)
         save("scale", strip([("style scale 0.5", small), ("style scale 2.0", large)]))
     if want("texture"):
-        out, times["texture"] = run(None, wave, canvas=(512, 256), size=512, iterations=400,
-                                    optimizer="lbfgs")
+        out, times["texture"] = run(
+            None, wave, canvas=(512, 256), size=512, iterations=400, optimizer="lbfgs"
+        )
         save("texture", strip([("style", Image.open(wave)), ("texture", out)]))
     if want("pyramid"):
-        p256, times["pyramid-256"] = run(cat, starry, size=256, scales=0, iterations=100)
-        p1024, times["pyramid-1024"] = run(cat, starry, size=1024, scales=0, iterations=100)
+        p256, times["pyramid-256"] = run(cat, starry, size=256, scales=0, iterations=60)
+        p1024, times["pyramid-1024"] = run(cat, starry, size=1024, scales=0, iterations=60)
         crop = p1024.resize((256, 171), Image.LANCZOS)
-        save("pyramid", strip([("256 px", p256), ("1024 px, shown at 256", crop),
-                               ("1024 px, detail", p1024.crop((400, 150, 656, 406)))]))
+        save(
+            "pyramid",
+            strip(
+                [
+                    ("256 px", p256),
+                    ("1024 px, shown at 256", crop),
+                    ("1024 px, detail", p1024.crop((400, 150, 656, 406))),
+                ]
+            ),
+        )
     print(json.dumps({k: round(v, 1) for k, v in times.items()}))
     return 0
 

@@ -99,12 +99,24 @@ def test_style_scale_matches_the_style_at_that_scale(rainier: Path, starry: Path
     assert gram_distance(results[2.0], targets[2.0]) < gram_distance(results[2.0], targets[0.5])
 
 
-def test_lbfgs_optimizes_and_keeps_parameter_contiguous(rainier: Path, starry: Path) -> None:
-    records: list[Progress] = []
-    stylize(rainier, starry, size=64, iterations=15, optimizer="lbfgs", callback=records.append)
-    steps = [r for r in records if not r.done]
-    assert len(steps) == 15
-    assert steps[-1].total_loss < 0.25 * steps[0].total_loss
+def test_lbfgs_beats_adam_at_equal_iterations(rainier: Path, starry: Path) -> None:
+    def totals(optimizer: str) -> list[float]:
+        records: list[Progress] = []
+        stylize(
+            rainier,
+            starry,
+            size=64,
+            iterations=15,
+            optimizer=optimizer,
+            content_weight=2e-4,
+            callback=records.append,
+        )
+        return [r.total_loss for r in records if not r.done]
+
+    lbfgs, adam = totals("lbfgs"), totals("adam")
+    assert len(lbfgs) == 15
+    assert lbfgs[-1] < 0.25 * lbfgs[0]
+    assert lbfgs[-1] < 0.5 * adam[-1]
 
 
 def test_luminance_mode_keeps_content_chroma(rainier: Path, starry: Path) -> None:
@@ -115,8 +127,13 @@ def test_luminance_mode_keeps_content_chroma(rainier: Path, starry: Path) -> Non
         x = torch.from_numpy(rgb_array(i)).permute(2, 0, 1)[None]
         return rgb_to_ycbcr(x)[:, 1:]
 
-    diff = (cbcr(img) - cbcr(content)).abs()
-    assert diff.mean() < 0.01 and diff.quantile(0.99) < 0.03  # 8-bit rounding and clipping
+    diff = (cbcr(img) - cbcr(content)).abs().amax(dim=1)[0]
+    out = rgb_array(img)
+    # Where the new luminance needs no clipping, chroma is the content's up to 8-bit rounding.
+    unclipped = torch.from_numpy(((out > 2 / 255) & (out < 253 / 255)).all(axis=2))
+    assert unclipped.float().mean() > 0.8
+    assert diff[unclipped].max() < 0.01, diff[unclipped].max()
+    assert diff.mean() < 0.01
     y_change = (rgb_array(img).mean(axis=2) - rgb_array(content).mean(axis=2)).__abs__().mean()
     assert y_change > 0.02  # while the luminance was repainted
 
