@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import signal
 import sys
 import types
@@ -230,17 +229,10 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _run(args: argparse.Namespace) -> int:
     from brushwork.config import make_config
     from brushwork.images import check_output, load_image, save_image, sidecar_path
+    from brushwork.weights import file_sha256
 
     out: Path = args.output
     overrides = _config_overrides(args)
@@ -288,7 +280,7 @@ def _run(args: argparse.Namespace) -> int:
             mask = files.get("mask")
             regions = {label: decoded[f"region {label} style"] for label, _ in args.region_style}
         inputs_record = {
-            what: {"path": str(path), "sha256": _file_sha256(path)} for what, path in files.items()
+            what: {"path": str(path), "sha256": file_sha256(path)} for what, path in files.items()
         }
 
     from brushwork.engine import Progress, stylize
