@@ -15,37 +15,42 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 
 from common import CACHE, FixedObjective, machine, save_json
 
 
-def run(size: int, iterations: int) -> dict:
-    obj = FixedObjective(size)
+def classic_lbfgs(
+    obj: FixedObjective, evaluations: int, before_eval: Callable[[torch.Tensor, int], None]
+) -> tuple[torch.Tensor, list[float], list[float]]:
+    """The classic recipe: L-BFGS from the content image, one evaluation per iteration.
+
+    Calls ``before_eval(x, done)`` (``done`` = evaluations so far) before each
+    evaluation, without counting its time. Returns the final image, the objective
+    after each evaluation and the seconds spent so far after each evaluation.
+    """
     x = obj.content.clone().requires_grad_(True)
     opt = torch.optim.LBFGS(
         [x],
         lr=1.0,
-        max_iter=iterations,
-        max_eval=iterations,
+        max_iter=evaluations,
+        max_eval=evaluations,
         history_size=100,
         tolerance_grad=-1,
         tolerance_change=-1,
     )
     curve: list[float] = []
-    clipped: list[tuple[int, float]] = []
     stamps: list[float] = []
     start = time.perf_counter()
     spent = 0.0
 
     def closure() -> torch.Tensor:
         nonlocal spent
-        if len(curve) % 5 == 0:
-            # What the user would get at this point: the clipped 8-bit image.
-            t = time.perf_counter()
-            clipped.append((len(curve), obj.value(x)))
-            spent += time.perf_counter() - t
+        t = time.perf_counter()
+        before_eval(x, len(curve))
+        spent += time.perf_counter() - t
         opt.zero_grad()
         loss = obj.loss(x)
         loss.backward()
@@ -54,6 +59,19 @@ def run(size: int, iterations: int) -> dict:
         return loss
 
     opt.step(closure)
+    return x, curve, stamps
+
+
+def run(size: int, iterations: int) -> dict:
+    obj = FixedObjective(size)
+    clipped: list[tuple[int, float]] = []
+
+    def checkpoint(x: torch.Tensor, done: int) -> None:
+        # What the user would get at this point: the clipped 8-bit image.
+        if done % 5 == 0:
+            clipped.append((done, obj.value(x)))
+
+    x, curve, stamps = classic_lbfgs(obj, iterations, checkpoint)
     clipped.append((len(curve), obj.value(x)))
     return {
         "size": size,

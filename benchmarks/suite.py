@@ -162,27 +162,9 @@ def iteration_table(sizes: list[int], iterations: dict[int, int]) -> list[dict[s
 
 
 def _classic_seconds_per_iteration(size: int, evaluations: int = 6) -> float:
-    obj = FixedObjective(size)
-    x = obj.content.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [x],
-        lr=1.0,
-        max_iter=evaluations,
-        max_eval=evaluations,
-        history_size=100,
-        tolerance_grad=-1,
-        tolerance_change=-1,
-    )
-    stamps = []
+    from reference import classic_lbfgs
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = obj.loss(x)
-        loss.backward()
-        stamps.append(time.perf_counter())
-        return loss
-
-    opt.step(closure)
+    _, _, stamps = classic_lbfgs(FixedObjective(size), evaluations, lambda x, done: None)
     return statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
 
 

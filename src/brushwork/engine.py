@@ -156,17 +156,12 @@ def to_tensor(img: Image.Image, device: torch.device) -> Tensor:
     """PIL RGB -> (1, 3, h, w) float32, ImageNet-normalized."""
     arr = np.asarray(img, dtype=np.float32) / 255.0
     x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous().to(device)
+    return _normalize(x).contiguous().to(device)
 
 
 def to_image(x: Tensor) -> Image.Image:
     """(1, 3, h, w) normalized -> PIL RGB, clipped to the valid range (the book's postprocess)."""
-    x = x.detach().to("cpu", torch.float32)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    rgb = (x * std + mean).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    rgb = _rgb01(x.detach().to("cpu", torch.float32)).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     return Image.fromarray((rgb * 255.0 + 0.5).astype(np.uint8))
 
 
@@ -185,12 +180,14 @@ def style_size(cfg: StyleConfig, style: Image.Image, h: int, w: int) -> tuple[in
 
 
 def _rgb01(x: Tensor) -> Tensor:
+    """ImageNet-normalized -> RGB in 0..1 (not clipped)."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return x * std + mean
 
 
 def _normalize(rgb: Tensor) -> Tensor:
+    """RGB in 0..1 -> ImageNet-normalized, the space the composite image lives in."""
     mean = torch.tensor(IMAGENET_MEAN, device=rgb.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=rgb.device).view(1, 3, 1, 1)
     return (rgb - mean) / std

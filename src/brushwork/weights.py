@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch import Tensor
 
 from brushwork.errors import WeightsError
+from brushwork.images import atomic_write
 
 ENV_HOME = "BRUSHWORK_HOME"
 
@@ -93,21 +93,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def vgg16_layer_names() -> list[str]:
@@ -194,7 +179,8 @@ def load_vgg16_caffe(cache_dir: Path | None = None) -> tuple[dict[str, Tensor], 
         )
     tensors = convert_vgg16_onnx(onnx_path)
     digest = verify_vgg16(tensors, str(onnx_path))
-    atomic_write_bytes(cache, save(tensors, metadata={"sha256": digest, "source": ONNX_FILE}))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(cache, save(tensors, metadata={"sha256": digest, "source": ONNX_FILE}))
     return tensors, digest
 
 
