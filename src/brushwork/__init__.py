@@ -19,15 +19,20 @@ __all__ = ["BrushworkError", "Progress", "StyleConfig", "stylize", "__version__"
 
 if TYPE_CHECKING:
     from brushwork.config import StyleConfig
-    from brushwork.engine import Progress, stylize
+    from brushwork.engine import stylize
     from brushwork.errors import BrushworkError
+    from brushwork.progress import Progress
 
 
 def __getattr__(name: str) -> Any:
-    if name == "stylize" or name == "Progress":
-        from brushwork import engine
+    if name == "stylize":
+        from brushwork.engine import stylize
 
-        return getattr(engine, name)
+        return stylize
+    if name == "Progress":
+        from brushwork.progress import Progress
+
+        return Progress
     if name == "StyleConfig":
         from brushwork.config import StyleConfig
 

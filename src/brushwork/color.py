@@ -10,14 +10,21 @@ colour preservation are built from them:
   result with the content's chroma;
 * colour histogram matching: ``transfer_mean_cov`` recolours the style image so
   its pixel mean and covariance are the content's, before stylizing.
+
+:func:`color_mode` turns a ``preserve_color`` setting into one object with the
+three hooks the engine calls: on the style image, on what the network sees,
+and on the output.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
+
+from brushwork.linalg import sym_pow
+from brushwork.pixels import normalize, rgb01
 
 # ITU-R BT.601 luma weights. The full-range (JPEG/JFIF) conversion derives every
 # other coefficient from these two, so the published 0.168736, 0.331264, 0.418688,
@@ -179,14 +186,6 @@ def _regularize(cov: Tensor, eps: float) -> Tensor:
     return cov + (eps * mean_var + _ABS_COV_EPS)[:, None, None] * eye
 
 
-def _sym_pow(a: Tensor, p: float) -> Tensor:
-    """a^p for symmetric positive (semi)definite a (…, n, n) via eigh."""
-    evals, evecs = torch.linalg.eigh(a)
-    # eigh of a PSD matrix can return tiny negatives from roundoff.
-    evals = evals.clamp_min(torch.finfo(a.dtype).tiny)
-    return torch.matmul(evecs * evals.pow(p).unsqueeze(-2), evecs.transpose(-1, -2))
-
-
 def transfer_mean_cov(
     source_rgb: Tensor,
     target_rgb: Tensor,
@@ -229,7 +228,7 @@ def transfer_mean_cov(
     cov_s = _regularize(cov_s, eps)
     cov_t = _regularize(cov_t, eps)
     if method == "eig":
-        a = _sym_pow(cov_t, 0.5) @ _sym_pow(cov_s, -0.5)
+        a = sym_pow(cov_t, 0.5) @ sym_pow(cov_s, -0.5)
     elif method == "cholesky":
         l_s = torch.linalg.cholesky(cov_s)
         l_t = torch.linalg.cholesky(cov_t)
@@ -242,3 +241,83 @@ def transfer_mean_cov(
     centred = src.reshape(b, c, h * w) - mu_s.unsqueeze(2)
     out = a @ centred + mu_t.unsqueeze(2)
     return out.reshape(b, c, h, w).clamp(0.0, 1.0).to(source_rgb.dtype)
+
+
+class ColorMode(Protocol):
+    """What a ``preserve_color`` setting changes, as three hooks.
+
+    Images are RGB in 0..1, (1, 3, h, w), except ``network_view``'s, which
+    works on the optimized, ImageNet-normalized tensor inside the graph.
+    """
+
+    def style_image(self, style: Tensor, content: Tensor) -> Tensor:
+        """The style image whose statistics become the targets."""
+        ...
+
+    def network_view(self, x: Tensor) -> Tensor:
+        """What the network sees of the normalized composite image x."""
+        ...
+
+    def output(self, result: Tensor, content: Tensor) -> Tensor:
+        """The picture the user gets from the clipped result."""
+        ...
+
+
+class KeepStyleColors:
+    """``none``: the book's transfer; the painting's colours come along."""
+
+    def style_image(self, style: Tensor, content: Tensor) -> Tensor:
+        return style
+
+    def network_view(self, x: Tensor) -> Tensor:
+        return x
+
+    def output(self, result: Tensor, content: Tensor) -> Tensor:
+        return result
+
+
+class LuminanceOnly:
+    """``luminance``: style and content matched on luminance; the output keeps the
+    content's Cb/Cr (Gatys et al. 2017). The style's luminance mean and std are
+    matched to the content's first, as the paper does."""
+
+    def style_image(self, style: Tensor, content: Tensor) -> Tensor:
+        y = match_luminance(luminance(style), luminance(content))
+        return y.clamp(0, 1).expand(-1, 3, -1, -1)
+
+    def network_view(self, x: Tensor) -> Tensor:
+        return normalize(luminance_as_rgb(rgb01(x)))
+
+    def output(self, result: Tensor, content: Tensor) -> Tensor:
+        return combine_luminance_chroma(luminance(result), content)
+
+
+class HistogramMatch:
+    """``histogram``: the style is recoloured to the content's colour mean and
+    covariance before anything else (Gatys et al. 2017)."""
+
+    def style_image(self, style: Tensor, content: Tensor) -> Tensor:
+        return transfer_mean_cov(style, content)
+
+    def network_view(self, x: Tensor) -> Tensor:
+        return x
+
+    def output(self, result: Tensor, content: Tensor) -> Tensor:
+        return result
+
+
+COLOR_MODES: dict[str, ColorMode] = {
+    "none": KeepStyleColors(),
+    "luminance": LuminanceOnly(),
+    "histogram": HistogramMatch(),
+}
+
+
+def color_mode(name: str) -> ColorMode:
+    """The hooks of a ``preserve_color`` setting: none, luminance or histogram."""
+    try:
+        return COLOR_MODES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown colour mode {name!r} (choose from {', '.join(COLOR_MODES)})"
+        ) from None

@@ -1,18 +1,20 @@
 """The single source of defaults: :class:`StyleConfig` and the presets.
 
-The CLI builds its flags from these fields (name, type, ``help`` metadata), and
-:func:`brushwork.stylize` accepts the same names as keyword arguments, so a
-default lives in exactly one place.
+Each field is declared with :func:`brushwork.options.option`, which carries
+its help, bounds and where it is exposed; the CLI builds its flags and the
+studio its form from that description, and :func:`brushwork.stylize` accepts
+the same names as keyword arguments, so a default lives in exactly one place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from brushwork.errors import ConfigError
+from brushwork.options import Option, describe, option
 
 Model = Literal["vgg16", "vgg19"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -22,9 +24,20 @@ StyleFit = Literal["area", "stretch"]
 Optimizer = Literal["adam", "lbfgs"]
 PreserveColor = Literal["none", "luminance", "histogram"]
 StyleLossKind = Literal["gram", "meancov"]
+Init = Literal["content", "noise", "style-stats", "image"]
 
-#: Output sizes below this cannot pass VGG's four 2x poolings to conv5_1.
+#: Output sides below this cannot pass VGG's four 2x poolings to conv5_1.
 MIN_SIZE = 16
+#: Largest long side accepted at all; what fits in memory is checked per run (plan.py).
+MAX_SIZE = 32768
+#: Most scales a pyramid may have (128 px to 32768 px in √2 steps is 17).
+MAX_SCALES = 24
+#: Most iterations per scale: far beyond convergence (L-BFGS needs hundreds).
+MAX_ITERATIONS = 100_000
+#: torch's generators take seeds in 0 .. 2**64 - 1.
+MAX_SEED = 2**64 - 1
+
+_WEIGHT_DEFAULT = "calibrated per backbone and optimizer; `brushwork models` lists them"
 
 
 @dataclass(frozen=True)
@@ -36,144 +49,155 @@ class Stage:
     lr_decay_every: int
 
 
-def _opt(help: str, *, cli: bool = True, metavar: str | None = None) -> dict[str, Any]:
-    return {"help": help, "cli": cli, "metavar": metavar}
-
-
 @dataclass(frozen=True)
 class StyleConfig:
     """Every knob of a style transfer run, with its default.
 
-    Weights left at ``None`` take the backbone's calibrated defaults (see
-    :mod:`brushwork.backbones`): the book's (1, 1e3, 10) on ``vgg19``.
+    Loss weights left at ``None`` are resolved by :mod:`brushwork.balance` from
+    the backbone's calibration, the optimizer and the style loss.
     """
 
-    model: Model = field(default="vgg16", metadata=_opt("backbone network"))
-    weights: str | None = field(
-        default=None,
-        metadata=_opt(
-            "local weights file (.safetensors or torchvision .pth) instead of the default source",
-            metavar="PATH",
-        ),
+    model: Model = option("vgg16", "backbone network")
+    model_weights: str | None = option(
+        None,
+        "local network weights file (.safetensors or torchvision .pth) instead of the "
+        "backbone's default source",
+        studio=False,
+        default_text="the backbone's own source; see `brushwork models`",
+        metavar="PATH",
     )
-    size: int = field(
-        default=512, metadata=_opt("long side of the output in pixels (aspect ratio is kept)")
+    size: int = option(
+        512,
+        "long side of the output in pixels (aspect ratio is kept)",
+        low=MIN_SIZE,
+        high=MAX_SIZE,
     )
-    iterations: int = field(default=200, metadata=_opt("optimizer iterations (per scale)"))
-    scales: int = field(
-        default=1,
-        metadata=_opt(
-            "coarse-to-fine pyramid: number of scales from --min-size up to --size "
-            "(1 = single scale; 0 = automatic, one scale per √2 step)"
-        ),
+    iterations: int = option(200, "optimizer iterations (per scale)", low=1, high=MAX_ITERATIONS)
+    scales: int = option(
+        1,
+        "coarse-to-fine pyramid: number of scales from --min-size up to --size "
+        "(1 = single scale; 0 = automatic, one scale per √2 step)",
+        low=0,
+        high=MAX_SCALES,
     )
-    min_size: int = field(default=128, metadata=_opt("long side of the pyramid's first scale"))
+    min_size: int = option(
+        128, "long side of the pyramid's first scale", low=MIN_SIZE, high=MAX_SIZE
+    )
     # L-BFGS by default: on the book's pair at 512 px it reaches a 6x lower objective than
     # Adam at equal time (benchmarks/RESULTS.md, "time to quality").
-    optimizer: Optimizer = field(
-        default="lbfgs",
-        metadata=_opt("lbfgs (Gatys's and neural-style's; lr 1, --lr unused) or adam (the book's)"),
+    optimizer: Optimizer = option(
+        "lbfgs", "lbfgs (Gatys's and neural-style's; lr 1, --lr unused) or adam (the book's)"
     )
-    lbfgs_history: int = field(default=100, metadata=_opt("L-BFGS history size"))
-    tol: float = field(
-        default=0.0,
-        metadata=_opt(
-            "stop a scale early when the loss changes by less than this fraction over "
-            "--tol-window iterations (0 = never)"
-        ),
+    lbfgs_history: int = option(100, "L-BFGS history size", low=1, high=1000)
+    tol: float = option(
+        0.0,
+        "stop a scale early when the loss changes by less than this fraction over "
+        "--tol-window iterations (0 = never)",
+        low=0,
+        high=1,
     )
-    tol_window: int = field(default=20, metadata=_opt("window of the --tol test, iterations"))
-    lr: float = field(default=0.01, metadata=_opt("Adam learning rate on the normalized image"))
-    lr_decay_every: int = field(
-        default=200, metadata=_opt("multiply the learning rate by --lr-decay every N iterations")
+    tol_window: int = option(20, "window of the --tol test, iterations", low=1, high=MAX_ITERATIONS)
+    lr: float = option(
+        0.01, "Adam learning rate on the normalized image", low=0, low_open=True, high=100
     )
-    lr_decay: float = field(default=0.1, metadata=_opt("learning-rate decay factor"))
-    content_weight: float | None = field(
-        default=None, metadata=_opt("content loss weight (default: per backbone)")
+    lr_decay_every: int = option(
+        200,
+        "multiply the learning rate by --lr-decay every N iterations",
+        low=1,
+        high=MAX_ITERATIONS,
     )
-    style_weight: float | None = field(
-        default=None, metadata=_opt("style loss weight (default: per backbone)")
+    lr_decay: float = option(0.1, "learning-rate decay factor", low=0, low_open=True, high=1)
+    content_weight: float | None = option(
+        None, "content loss weight", low=0, default_text=_WEIGHT_DEFAULT
     )
-    tv_weight: float | None = field(
-        default=None, metadata=_opt("total-variation loss weight (default: per backbone)")
+    style_weight: float | None = option(
+        None, "style loss weight", low=0, default_text=_WEIGHT_DEFAULT
     )
-    content_layers: tuple[str, ...] | None = field(
-        default=None,
-        metadata=_opt("comma-separated content layers (default: last conv of block 4)"),
+    tv_weight: float | None = option(
+        None, "total-variation loss weight", low=0, default_text=_WEIGHT_DEFAULT
     )
-    style_layers: tuple[str, ...] = field(
-        default=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
-        metadata=_opt("comma-separated style layers"),
+    content_layers: tuple[str, ...] | None = option(
+        None,
+        "comma-separated content layers",
+        default_text="the last conv of block 4: conv4_3 on vgg16, conv4_4 on vgg19",
     )
-    style_layer_weights: tuple[float, ...] | None = field(
-        default=None,
-        metadata=_opt("comma-separated weights, one per style layer (default: all 1)"),
+    style_layers: tuple[str, ...] = option(
+        ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), "comma-separated style layers"
     )
-    style_loss: StyleLossKind = field(
-        default="gram",
-        metadata=_opt(
-            "gram (the book's Gram-matrix MSE) or meancov (feature means and covariances)"
-        ),
+    style_layer_weights: tuple[float, ...] | None = option(
+        None,
+        "comma-separated weights, one per style layer",
+        low=0,
+        default_text="1 for every style layer",
     )
-    style_blend: tuple[float, ...] | None = field(
-        default=None,
-        metadata=_opt("comma-separated blend weights, one per style image (default: equal)"),
+    style_loss: StyleLossKind = option(
+        "gram", "gram (the book's Gram-matrix MSE) or meancov (feature means and covariances)"
     )
-    style_scale: float = field(
-        default=1.0,
-        metadata=_opt("size of the style image relative to the output (brush-stroke size)"),
+    style_blend: tuple[float, ...] | None = option(
+        None,
+        "comma-separated blend weights, one per style image",
+        low=0,
+        default_text="equal",
     )
-    preserve_color: PreserveColor = field(
-        default="none",
-        metadata=_opt(
-            "keep the content's colours: luminance-only transfer, or recolour the style "
-            "to the content's colour statistics first (histogram)"
-        ),
+    style_scale: float = option(
+        1.0,
+        "size of the style image relative to the output (brush-stroke size)",
+        low=0,
+        low_open=True,
+        high=16,
     )
-    init: str = field(
-        default="content",
-        metadata=_opt("starting image: content, noise, style-stats, or an image PATH"),
+    preserve_color: PreserveColor = option(
+        "none",
+        "keep the content's colours: luminance-only transfer, or recolour the style "
+        "to the content's colour statistics first (histogram)",
     )
-    pooling: Pooling = field(default="max", metadata=_opt("VGG pooling layers"))
-    style_fit: StyleFit = field(
-        default="area",
-        metadata=_opt(
-            "resize the style image to the output's area keeping its aspect ratio, "
-            "or stretch it to the output's exact shape (the book's way)"
-        ),
+    init: Init = option(
+        "content",
+        "starting image: the content, white noise, noise with the style's colour "
+        "statistics, or the image given by --init-image",
     )
-    device: Device = field(default="auto", metadata=_opt("compute device"))
-    precision: Precision = field(
-        default="auto",
-        metadata=_opt("network precision; auto = bf16 where the hardware has it, else fp32"),
+    init_image: str | None = option(
+        None,
+        "starting image file (implies --init image)",
+        studio=False,
+        default_text="none",
+        metavar="PATH",
     )
-    channels_last: bool = field(
-        default=True, metadata=_opt("run the network in channels-last memory layout")
+    pooling: Pooling = option("max", "VGG pooling layers")
+    style_fit: StyleFit = option(
+        "area",
+        "resize the style image to the output's area keeping its aspect ratio, "
+        "or stretch it to the output's exact shape (the book's way)",
     )
-    clamp: bool = field(
-        default=True,
-        metadata=_opt(
-            "keep the image in the valid pixel range while optimizing (the book does not)"
-        ),
+    device: Device = option("auto", "compute device")
+    precision: Precision = option(
+        "auto", "network precision; auto = bf16 where the hardware has it, else fp32"
     )
-    seed: int = field(default=0, metadata=_opt("random seed"))
-    stages: tuple[Stage, ...] = field(
-        default=(),
-        metadata=_opt("explicit stages; empty = one stage from size/iterations", cli=False),
+    channels_last: bool = option(True, "run the network in channels-last memory layout")
+    clamp: bool = option(
+        True, "keep the image in the valid pixel range while optimizing (the book does not)"
+    )
+    seed: int = option(0, "random seed", low=0, high=MAX_SEED)
+    stages: tuple[Stage, ...] = option(
+        (),
+        "explicit stages; empty = the pyramid from size, scales and iterations",
+        cli=False,
+        studio=False,
     )
 
     def __post_init__(self) -> None:
         # Accept lists from Python callers and JSON; keep the dataclass hashable.
-        for name in (
-            "content_layers",
-            "style_layers",
-            "stages",
-            "style_layer_weights",
-            "style_blend",
-        ):
+        for name in ("content_layers", "style_layers", "style_layer_weights", "style_blend"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
+        # An init image is a start of its own: setting one implies init "image"
+        # (over the default "content"; noise or style-stats with it is refused).
+        if self.init_image is not None and self.init == "content":
+            object.__setattr__(self, "init", "image")
+        # Stages may come back from a run record as dicts.
+        stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
+        object.__setattr__(self, "stages", stages)
 
     def resolved_stages(self) -> tuple[Stage, ...]:
         """The stages to run: explicit ones, else the pyramid from min_size to size.
@@ -190,52 +214,43 @@ class StyleConfig:
         )
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values that cannot work."""
-        for st in self.resolved_stages():
-            if st.size < MIN_SIZE:
-                raise ConfigError(f"size must be at least {MIN_SIZE} px, got {st.size}")
-            if st.iterations < 0:
-                raise ConfigError(f"iterations must be >= 0, got {st.iterations}")
+        """Raise :class:`ConfigError` for values that cannot work.
+
+        Every field is checked against its :class:`~brushwork.options.Option`
+        (kind, choices, finite numbers, bounds), then combinations are checked.
+        Needs no weights and no images: what depends on them is checked in
+        :mod:`brushwork.plan`.
+        """
+        for opt in OPTIONS:
+            opt.check(getattr(self, opt.name))
+        for st in self.stages:
+            if not MIN_SIZE <= st.size <= MAX_SIZE:
+                raise ConfigError(f"stage size must be {MIN_SIZE}..{MAX_SIZE} px, got {st.size}")
+            if not 1 <= st.iterations <= MAX_ITERATIONS:
+                raise ConfigError(
+                    f"stage iterations must be 1..{MAX_ITERATIONS}, got {st.iterations}"
+                )
             if st.lr_decay_every < 1:
                 raise ConfigError(f"lr decay period must be >= 1, got {st.lr_decay_every}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if not 0 < self.lr_decay <= 1:
-            raise ConfigError(f"lr decay must be in (0, 1], got {self.lr_decay}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if value is not None and not value >= 0:
-                raise ConfigError(f"{name.replace('_', ' ')} must be >= 0, got {value}")
-        if not self.style_layers:
-            raise ConfigError("at least one style layer is needed")
-        if self.scales < 0:
-            raise ConfigError(f"scales must be >= 0, got {self.scales}")
-        if self.min_size < MIN_SIZE:
-            raise ConfigError(f"min size must be at least {MIN_SIZE} px, got {self.min_size}")
-        if self.lbfgs_history < 1:
-            raise ConfigError(f"L-BFGS history must be >= 1, got {self.lbfgs_history}")
-        if not self.tol >= 0 or self.tol_window < 1:
-            raise ConfigError("tol must be >= 0 and tol window >= 1")
-        if not self.style_scale > 0:
-            raise ConfigError(f"style scale must be > 0, got {self.style_scale}")
-        if self.style_layer_weights is not None:
-            if len(self.style_layer_weights) != len(self.style_layers):
-                raise ConfigError(
-                    f"{len(self.style_layer_weights)} style layer weights for "
-                    f"{len(self.style_layers)} style layers"
-                )
-            if any(not w >= 0 for w in self.style_layer_weights):
-                raise ConfigError("style layer weights must be >= 0")
-        if self.style_blend is not None and (
-            any(not w >= 0 for w in self.style_blend) or not sum(self.style_blend) > 0
-        ):
-            raise ConfigError("style blend weights must be >= 0 and not all 0")
-        if self.content_layers is not None and not self.content_layers:
-            raise ConfigError("content layers must not be empty")
+        weights = self.style_layer_weights
+        if weights is not None and len(weights) != len(self.style_layers):
+            raise ConfigError(
+                f"{len(weights)} style layer weights for {len(self.style_layers)} style layers"
+            )
+        if self.style_blend is not None and not sum(self.style_blend) > 0:
+            raise ConfigError("style blend weights must not all be 0")
+        if self.init == "image" and self.init_image is None:
+            raise ConfigError("init 'image' needs an init image file")
+        if self.init_image is not None and self.init != "image":
+            raise ConfigError(f"an init image is only used with init 'image', not {self.init!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters, for the run record."""
         return dataclasses.asdict(self)
+
+
+#: The description of every StyleConfig field, read by the CLI, the studio and validate().
+OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 
 
 def pyramid_sizes(size: int, min_size: int, scales: int) -> list[int]:
@@ -254,11 +269,11 @@ def pyramid_sizes(size: int, min_size: int, scales: int) -> list[int]:
 class StyleOptions(TypedDict, total=False):
     """Keyword arguments accepted by :func:`brushwork.stylize`: the fields of StyleConfig.
 
-    A test keeps this in step with :class:`StyleConfig`.
+    A test keeps this in step with :class:`StyleConfig`, names and types.
     """
 
     model: Model
-    weights: str | None
+    model_weights: str | None
     size: int
     iterations: int
     scales: int
@@ -280,7 +295,8 @@ class StyleOptions(TypedDict, total=False):
     style_blend: tuple[float, ...] | None
     style_scale: float
     preserve_color: PreserveColor
-    init: str
+    init: Init
+    init_image: str | None
     pooling: Pooling
     style_fit: StyleFit
     device: Device
@@ -291,7 +307,7 @@ class StyleOptions(TypedDict, total=False):
     stages: tuple[Stage, ...]
 
 
-#: Named recipes. Each is a set of overrides on StyleConfig; explicit options win.
+#: Named recipes. Each is a set of overrides on StyleConfig; options the user sets win.
 PRESETS: dict[str, dict[str, Any]] = {
     # The d2l chapter's full experiment: 150x225 for 500 iterations (decay every
     # 200), then upsampled to 600x900 for 300 more (decay every 100). The book
@@ -312,16 +328,80 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def rescale_stages(
+    stages: tuple[Stage, ...],
+    *,
+    size: int | None = None,
+    iterations: int | None = None,
+    lr_decay_every: int | None = None,
+) -> tuple[Stage, ...]:
+    """Explicit stages with the last one's size, iterations or decay period set.
+
+    Earlier stages keep their ratios to the last one, so ``size`` is always the
+    output's long side and ``iterations`` the last stage's (d2l: ``size=450``
+    gives 113 then 450 px; ``iterations=30`` gives 50 then 30 iterations, decay
+    periods 20 and 10).
+    """
+    last = stages[-1]
+
+    def scaled(value: int, new: int | None, ref: int) -> int:
+        return value if new is None else max(1, round(value * new / ref))
+
+    out = []
+    for st in stages:
+        its = scaled(st.iterations, iterations, last.iterations)
+        decay = scaled(st.lr_decay_every, iterations, last.iterations)
+        out.append(
+            Stage(
+                size=scaled(st.size, size, last.size),
+                iterations=its,
+                lr_decay_every=scaled(st.lr_decay_every, lr_decay_every, last.lr_decay_every)
+                if lr_decay_every is not None
+                else decay,
+            )
+        )
+    return tuple(out)
+
+
 def make_config(preset: str | None = None, **overrides: Any) -> StyleConfig:
-    """Build a config from an optional preset plus explicit overrides (which win)."""
+    """Build a config from an optional preset plus the options the user set (which win).
+
+    A preset with explicit stages (``d2l``) takes ``size``, ``iterations`` and
+    ``lr_decay_every`` as the last stage's, earlier stages keeping their ratios
+    (:func:`rescale_stages`); ``scales`` and ``min_size`` cannot change its
+    stages and are refused. Setting ``init_image`` alone implies ``init="image"``.
+    """
     values: dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
         values.update(PRESETS[preset])
-    values.update(overrides)
     known = {f.name for f in dataclasses.fields(StyleConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+    if "stages" in values and "stages" not in overrides:
+        fixed = sorted({"scales", "min_size"} & set(overrides))
+        if fixed:
+            raise ConfigError(
+                f"preset {preset} runs fixed stages; {' and '.join(fixed)} cannot change them "
+                "(size and iterations can)"
+            )
+        staged = ("size", "iterations", "lr_decay_every")
+        for opt in OPTIONS:
+            if opt.name in staged and opt.name in overrides:
+                opt.check(overrides[opt.name])  # before they scale the stages
+        stages = rescale_stages(
+            values["stages"],
+            size=overrides.get("size"),
+            iterations=overrides.get("iterations"),
+            lr_decay_every=overrides.get("lr_decay_every"),
+        )
+        values["stages"] = stages
+        # The record's size and iterations then say what the last stage ran.
+        values["size"] = stages[-1].size
+        values["iterations"] = stages[-1].iterations
+        values["lr_decay_every"] = stages[-1].lr_decay_every
+        overrides = {k: v for k, v in overrides.items() if k not in staged}
+    values.update(overrides)
     return StyleConfig(**values)

@@ -13,20 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _matrix_view(x: Tensor) -> tuple[Tensor, bool]:
-    """Return x (b, c, h, w) as a matrix without copying, and its orientation.
-
-    For a channels-last tensor the free view is (b, h*w, c) ("pixels by
-    channels"); for a contiguous one it is (b, c, h*w). Choosing the view that
-    matches the memory layout is the point: the stock ``view + bmm`` Gram forces
-    a channels-last tensor into NCHW and its backward returns the gradient in
-    the other layout, which costs a copy per layer per iteration.
-    """
-    b, c, h, w = x.shape
-    if c > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return x.permute(0, 2, 3, 1).reshape(b, h * w, c), True
-    return x.reshape(b, c, h * w), False
+from brushwork.linalg import matrix_view
 
 
 class _Gram(torch.autograd.Function):
@@ -43,7 +30,7 @@ class _Gram(torch.autograd.Function):
             # fp16 Gram entries overflow (sums of h*w products of activations in the
             # hundreds); bf16 has fp32's range and stays on the fast path.
             x = x.float()
-        m, pixels_by_channels = _matrix_view(x)
+        m, pixels_by_channels = matrix_view(x)
         n = c * h * w
         if pixels_by_channels:
             g = torch.bmm(m.transpose(1, 2), m)
@@ -59,7 +46,7 @@ class _Gram(torch.autograd.Function):
     def backward(ctx: Any, grad_g: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
         b, c, h, w = x.shape
-        m, pixels_by_channels = _matrix_view(x)
+        m, pixels_by_channels = matrix_view(x)
         sym = ((grad_g + grad_g.transpose(1, 2)) / ctx.n).to(x.dtype)
         if pixels_by_channels:
             dm = torch.bmm(m, sym)  # (b, hw, c)

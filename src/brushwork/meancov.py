@@ -52,6 +52,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from brushwork.linalg import matrix_view, sym_pow
+
 Metric = Literal["mse", "w2"]
 
 W2_REL_EPS = 1e-4
@@ -63,18 +65,6 @@ biased by up to 1 %; at 0 a singular Σ gives an unbounded slope."""
 
 def _stat_dtype(x: Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, torch.float32)
-
-
-def _pixel_matrix(x: Tensor) -> tuple[Tensor, bool]:
-    """x (b, c, h, w) as a matrix without copying, and whether it is pixels × channels.
-
-    Channels-last memory is (b, h·w, c) for free, contiguous memory (b, c, h·w);
-    reading each layout as it lies avoids a copy into NCHW in both directions.
-    """
-    b, c, h, w = x.shape
-    if c > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return x.permute(0, 2, 3, 1).reshape(b, h * w, c), True
-    return x.reshape(b, c, h * w), False
 
 
 class _MeanCov(torch.autograd.Function):
@@ -95,7 +85,7 @@ class _MeanCov(torch.autograd.Function):
         # Centring before the product: E[xxᵀ] − μμᵀ cancels catastrophically
         # for ReLU features, whose mean is large next to their spread.
         centred = xf - mean[:, :, None, None]
-        m, pixels_by_channels = _pixel_matrix(centred)
+        m, pixels_by_channels = matrix_view(centred)
         cov = m.transpose(1, 2) @ m if pixels_by_channels else m @ m.transpose(1, 2)
         ctx.save_for_backward(centred)
         ctx.in_dtype = x.dtype
@@ -109,7 +99,7 @@ class _MeanCov(torch.autograd.Function):
         if grad_cov is None:
             dx = torch.zeros_like(centred)
         else:
-            m, pixels_by_channels = _pixel_matrix(centred)
+            m, pixels_by_channels = matrix_view(centred)
             sym = (grad_cov + grad_cov.transpose(1, 2)) / n
             if pixels_by_channels:
                 dx = (m @ sym).reshape(b, h, w, c).permute(0, 3, 1, 2)
@@ -170,16 +160,6 @@ def _trace(m: Tensor) -> Tensor:
     return torch.diagonal(m, dim1=-2, dim2=-1).sum(-1)
 
 
-def sqrtm_psd(m: Tensor) -> Tensor:
-    """Symmetric square root of a symmetric PSD matrix (…, n, n) by eigendecomposition.
-
-    Eigenvalues below 0 (roundoff) are taken as 0. Meant for fixed targets: its
-    gradient is that of ``eigh`` and unstable for repeated eigenvalues.
-    """
-    evals, evecs = torch.linalg.eigh(_sym(m))
-    return torch.matmul(evecs * evals.clamp_min(0).sqrt().unsqueeze(-2), evecs.transpose(-1, -2))
-
-
 def _w2_prepare(target_cov: Tensor, rel_eps: float) -> tuple[Tensor, Tensor]:
     """(ε (b,), (Σ_t + εI)^{1/2} (b, c, c)), float64, for :func:`_w2`."""
     cov_t = _hi(target_cov.detach())
@@ -187,7 +167,7 @@ def _w2_prepare(target_cov: Tensor, rel_eps: float) -> tuple[Tensor, Tensor]:
     # The floor keeps ε > 0 for an all-constant target (Σ_t = 0).
     eps = (rel_eps * _trace(cov_t) / c).clamp_min(torch.finfo(torch.float32).tiny)
     eye = torch.eye(c, dtype=cov_t.dtype, device=cov_t.device)
-    return eps, sqrtm_psd(cov_t + eps[:, None, None] * eye)
+    return eps, sym_pow(cov_t + eps[:, None, None] * eye, 0.5)
 
 
 def _w2(

@@ -6,22 +6,34 @@ covariances) with the normalized blend weights:
 Σᵢ bᵢ‖G − Tᵢ‖² = ‖G − Σᵢ bᵢTᵢ‖² + const, so the gradient is the same as
 weighting the per-style losses, at the cost of one loss per layer.
 With a region mask (Gatys et al. 2017, spatial control) each region gets its
-own targets, matched by Gram matrices of the masked features normalized by the
-region's area.
+own targets, matched on the features inside the region: masked Gram matrices
+normalized by the region's area, or the mean and covariance of the region's
+pixels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from brushwork.backbones import VGGFeatures
+from brushwork.balance import LossWeights
 from brushwork.losses import ContentLoss, StyleLoss, gram_matrix, tv_loss
-from brushwork.meancov import MeanCovLoss, feature_mean_cov
+from brushwork.meancov import MeanCovLoss, feature_mean_cov, mean_cov_loss
+
+
+class LossParts(NamedTuple):
+    """Weighted loss terms, fp32 scalars: total = content + style + tv."""
+
+    total: Tensor
+    content: Tensor
+    style: Tensor
+    tv: Tensor
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,7 @@ class StyleSource:
     """Style images (normalized tensors) with blend weights, optionally confined to a region."""
 
     images: Sequence[Tensor]
-    weights: Sequence[float]
+    blend: Sequence[float]
     region: Tensor | None = None  # (1, 1, h, w) in {0, 1} at the output's size
 
     @property
@@ -55,8 +67,55 @@ class MaskedStyleLoss(nn.Module):
         return F.mse_loss(g, self.target)
 
 
+class MaskedMeanCovLoss(nn.Module):
+    """Mean/covariance loss on the feature vectors of the pixels inside a region.
+
+    features (1, c, h, w) -> the n region pixels as (1, c, n, 1) -> (μ, Σ) over them.
+    """
+
+    target_mean: Tensor
+    target_cov: Tensor
+    index: Tensor
+
+    def __init__(self, target_mean: Tensor, target_cov: Tensor, mask: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target_mean", target_mean.detach().float())
+        self.register_buffer("target_cov", target_cov.detach().float())
+        self.register_buffer("index", mask.flatten().nonzero().squeeze(1))
+
+    def forward(self, features: Tensor) -> Tensor:
+        b, c = features.shape[:2]
+        inside = features.reshape(b, c, -1).index_select(2, self.index).unsqueeze(3)
+        return mean_cov_loss(inside, self.target_mean, self.target_cov)
+
+
+def _blended(values: Sequence[Tensor], blend: Sequence[float]) -> Tensor:
+    total = float(sum(blend))
+    return sum((v * (b / total) for v, b in zip(values, blend, strict=True)), torch.zeros(()))
+
+
+def style_losses(
+    kind: str, features: Sequence[Tensor], blend: Sequence[float], mask: Tensor | None
+) -> nn.Module:
+    """The loss of one style layer against the blend of several style images' features.
+
+    ``mask``: (1, 1, h, w) at that layer's size, or None for the whole image.
+    """
+    if kind == "meancov":
+        stats = [feature_mean_cov(f) for f in features]
+        mean = _blended([m for m, _ in stats], blend)
+        cov = _blended([c for _, c in stats], blend)
+        return MeanCovLoss(mean, cov) if mask is None else MaskedMeanCovLoss(mean, cov, mask)
+    target = _blended([gram_matrix(f) for f in features], blend)
+    return StyleLoss(target) if mask is None else MaskedStyleLoss(target, mask)
+
+
 class Objective:
-    """Σ content + Σ style + TV, each weighted, for one stage."""
+    """Σ content + Σ style + TV, each weighted, for one stage.
+
+    ``prepare`` maps the normalized composite image to what the network sees
+    (the colour mode's ``network_view``); targets pass through it too.
+    """
 
     def __init__(
         self,
@@ -67,21 +126,19 @@ class Objective:
         content_layers: Sequence[str],
         style_layers: Sequence[str],
         style_layer_weights: Sequence[float],
-        weights: tuple[float, float, float],
+        loss_weights: LossWeights,
         style_loss: str,
         prepare: Callable[[Tensor], Tensor],
-        dtype: torch.dtype,
         channels_last: bool,
     ) -> None:
         self.net = net
         self.prepare = prepare
-        self.dtype = dtype
         self.channels_last = channels_last
-        self.cw, self.sw, self.tw = weights
-        use_content = content is not None and self.cw != 0
+        self.loss_weights = loss_weights
+        use_content = content is not None and loss_weights.content != 0
         self.content_layers = tuple(content_layers) if use_content else ()
         self.style_layers = tuple(style_layers)
-        self.layer_weights = dict(zip(style_layers, style_layer_weights, strict=True))
+        layer_weight = dict(zip(style_layers, style_layer_weights, strict=True))
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         with torch.no_grad():
             self.content_losses: dict[str, nn.Module] = {}
@@ -91,10 +148,17 @@ class Objective:
                 self.content_losses = {n: ContentLoss(cf[n]) for n in self.content_layers}
             self.style_losses: list[tuple[str, float, nn.Module]] = []
             for source in styles:
-                self.style_losses += [
-                    (name, self.layer_weights[name] * source.share, loss)
-                    for name, loss in self._style_targets(source, style_loss)
-                ]
+                per_image = [self.features(img, self.style_layers) for img in source.images]
+                for name in self.style_layers:
+                    mask = None
+                    if source.region is not None:
+                        h, w = source.region.shape[-2:]
+                        size = net.spec.feature_size(name, h, w)
+                        mask = F.interpolate(source.region, size=size, mode="nearest")
+                    loss = style_losses(
+                        style_loss, [f[name] for f in per_image], source.blend, mask
+                    )
+                    self.style_losses.append((name, layer_weight[name] * source.share, loss))
 
     def features(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         """Run the backbone on the normalized image x (b, 3, h, w)."""
@@ -104,38 +168,13 @@ class Objective:
         feats: dict[str, Tensor] = self.net(x, layers)
         return feats
 
-    def _style_targets(self, source: StyleSource, kind: str) -> list[tuple[str, nn.Module]]:
-        total = float(sum(source.weights))
-        blend = [w / total for w in source.weights]
-        per_image = [self.features(img, self.style_layers) for img in source.images]
-        out: list[tuple[str, nn.Module]] = []
-        for name in self.style_layers:
-            feats = [f[name] for f in per_image]
-            if kind == "meancov" and source.region is None:
-                stats = [feature_mean_cov(f) for f in feats]
-                mean = sum((b * m for b, (m, _) in zip(blend, stats, strict=True)), torch.zeros(()))
-                cov = sum((b * c for b, (_, c) in zip(blend, stats, strict=True)), torch.zeros(()))
-                out.append((name, MeanCovLoss(mean, cov)))
-                continue
-            target = sum(
-                (b * gram_matrix(f) for b, f in zip(blend, feats, strict=True)), torch.zeros(())
-            )
-            if source.region is None:
-                out.append((name, StyleLoss(target)))
-            else:
-                h, w = source.region.shape[-2:]
-                mask = F.interpolate(
-                    source.region, size=self.net.spec.feature_size(name, h, w), mode="nearest"
-                )
-                out.append((name, MaskedStyleLoss(target, mask)))
-        return out
-
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(total, content, style, tv) for the normalized image x, each weighted, fp32."""
+    def __call__(self, x: Tensor) -> LossParts:
+        """The weighted losses of the normalized image x, fp32."""
         feats = self.features(x, self.layers)
         zero = x.new_zeros((), dtype=torch.float32)
         c = sum((m(feats[n]) for n, m in self.content_losses.items()), zero)
         s = sum((wt * m(feats[n]) for n, wt, m in self.style_losses), zero)
         t = tv_loss(x)
-        c, s, t = c * self.cw, s * self.sw, t * self.tw
-        return c + s + t, c, s, t
+        w = self.loss_weights
+        c, s, t = c * w.content, s * w.style, t * w.tv
+        return LossParts(c + s + t, c, s, t)

@@ -6,8 +6,8 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from brushwork.engine import Progress
 from brushwork.images import atomic_write
+from brushwork.progress import Progress
 
 
 def plot_losses(records: Sequence[Progress], path: Path, title: str = "brushwork") -> None:

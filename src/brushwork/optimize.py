@@ -1,0 +1,180 @@
+"""The optimization loop of one stage, for any objective and any image.
+
+:func:`optimize` knows nothing of images, styles or networks: it takes a leaf
+tensor, an objective that returns :class:`~brushwork.objective.LossParts`, and
+a :class:`Schedule`, and steps until the iterations are spent, the loss
+settles (``tol``), the caller asks to stop, or the loss stops being finite.
+The engine calls it once per pyramid scale; a tiled or a video driver can call
+it with their own objective and image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from brushwork.objective import LossParts
+
+Stop = Literal["cancelled", "nonfinite"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one stage optimizes: the optimizer, its step sizes and when to stop."""
+
+    optimizer: str  # "lbfgs" or "adam"
+    iterations: int
+    lr: float = 0.01  # Adam only; L-BFGS steps with lr 1
+    lr_decay: float = 0.1
+    lr_decay_every: int = 200
+    lbfgs_history: int = 100
+    tol: float = 0.0
+    tol_window: int = 20
+
+    def lr_at(self, k: int) -> float:
+        """The learning rate of 0-based iteration k (L-BFGS: always 1)."""
+        if self.optimizer == "lbfgs":
+            return 1.0
+        return self.lr * self.lr_decay ** (k // self.lr_decay_every)
+
+
+class Step(NamedTuple):
+    """What one iteration reports: weighted losses at the image before the step."""
+
+    iteration: int  # 1-based within the stage
+    total: float
+    content: float
+    style: float
+    tv: float
+    lr: float
+    converged: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    iterations: int  # iterations completed
+    stopped: Stop | None
+    converged: bool
+
+
+class _Convergence:
+    """Relative loss change over a window: |L[k-w] - L[k]| / |L[k-w]| < tol."""
+
+    def __init__(self, tol: float, window: int) -> None:
+        self.tol, self.window = tol, window
+        self.history: list[float] = []
+
+    def update(self, loss: float) -> bool:
+        self.history.append(loss)
+        if self.tol <= 0 or len(self.history) <= self.window:
+            return False
+        old = self.history[-1 - self.window]
+        return abs(old - loss) <= self.tol * abs(old)
+
+
+Values = tuple[float, float, float, float]
+
+
+def _make_step(
+    schedule: Schedule,
+    x: Tensor,
+    objective: Callable[[Tensor], LossParts],
+    project: Callable[[], None],
+) -> Callable[[float], Values]:
+    """One optimizer iteration; returns the weighted losses at the image before the step."""
+    if schedule.optimizer == "lbfgs":
+        # neural-style's L-BFGS: lr 1, no line search, one evaluation per iteration.
+        # (A strong-Wolfe search stalls on bf16's noisy loss; stopping is left to tol.)
+        lbfgs = torch.optim.LBFGS(
+            [x],
+            lr=1.0,
+            max_iter=1,
+            history_size=schedule.lbfgs_history,
+            tolerance_grad=-1.0,
+            tolerance_change=-1.0,
+        )
+        first: list[Values] = []
+
+        def closure() -> Tensor:
+            lbfgs.zero_grad(set_to_none=True)
+            parts = objective(x)
+            parts.total.backward()  # type: ignore[no-untyped-call]
+            first.append(tuple(v.item() for v in parts))  # type: ignore[arg-type]
+            return parts.total
+
+        def lbfgs_step(lr: float) -> Values:
+            first.clear()
+            lbfgs.step(closure)  # type: ignore[no-untyped-call]
+            project()
+            return first[0]
+
+        return lbfgs_step
+
+    adam = torch.optim.Adam([x], lr=schedule.lr)
+
+    def adam_step(lr: float) -> Values:
+        for group in adam.param_groups:
+            group["lr"] = lr
+        adam.zero_grad(set_to_none=True)
+        parts = objective(x)
+        values: Values = tuple(v.item() for v in parts)  # type: ignore[assignment]
+        if math.isfinite(values[0]):
+            parts.total.backward()  # type: ignore[no-untyped-call]
+            adam.step()
+            project()
+        return values
+
+    return adam_step
+
+
+def optimize(
+    x: Tensor,
+    objective: Callable[[Tensor], LossParts],
+    schedule: Schedule,
+    *,
+    bounds: tuple[Tensor, Tensor] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> Outcome:
+    """Minimize ``objective(x)`` over the leaf tensor ``x``, in place.
+
+    Args:
+        x: the image being optimized, a leaf with ``requires_grad``.
+        bounds: (lo, hi) broadcastable to x: x is clamped into them after every
+            step (projected gradient), or left free when None.
+        should_stop: polled before every iteration; True ends the stage as
+            "cancelled".
+        on_step: called after every iteration with its :class:`Step`.
+
+    If a step makes the loss or the image non-finite, x is restored to the last
+    image whose loss was finite and the outcome says "nonfinite".
+    """
+
+    def project() -> None:
+        if bounds is not None:
+            with torch.no_grad():
+                torch.maximum(torch.minimum(x, bounds[1], out=x), bounds[0], out=x)
+
+    step = _make_step(schedule, x, objective, project)
+    convergence = _Convergence(schedule.tol, schedule.tol_window)
+    for k in range(schedule.iterations):
+        if should_stop is not None and should_stop():
+            return Outcome(k, "cancelled", False)
+        lr = schedule.lr_at(k)
+        before = x.detach().clone()
+        values = step(lr)
+        if not all(math.isfinite(v) for v in values) or not bool(torch.isfinite(x).all()):
+            with torch.no_grad():
+                x.copy_(before)
+            return Outcome(k, "nonfinite", False)
+        converged = convergence.update(values[0])
+        if on_step is not None:
+            on_step(Step(k + 1, *values, lr=lr, converged=converged))
+        if converged:
+            return Outcome(k + 1, None, True)
+    return Outcome(schedule.iterations, None, False)
