@@ -1,8 +1,11 @@
-"""The studio's form, derived from :class:`StyleConfig`'s fields.
+"""The studio's form, read from the option description of :class:`StyleConfig`.
 
 The page asks ``/api/options`` which controls to draw, and the server checks
-submitted options against the same list, so a field the engine team adds to
-StyleConfig shows up in the studio without touching this package.
+submitted options with the same :class:`~brushwork.options.Option` records
+that the CLI's flags and ``StyleConfig.validate`` use, so a field added to the
+config shows up in the studio, checked the same way, without touching this
+package. Path options never reach the studio: no client-supplied path may
+touch the server's filesystem.
 """
 
 from __future__ import annotations
@@ -10,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import types
-import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from brushwork.config import PRESETS, StyleConfig, make_config
+from brushwork.config import OPTIONS, PRESETS, StyleConfig, make_config
 from brushwork.errors import ConfigError
+from brushwork.options import MAX_ITEMS, Option, for_surface
 
 FieldKind = Literal["select", "int", "float", "bool", "list", "floats"]
 
@@ -26,31 +28,47 @@ PRIMARY = ("size", "iterations", "content_weight", "style_weight", "tv_weight")
 #: Items of list fields (layer names such as conv4_2). Anything else is refused
 #: before it reaches the engine.
 _ITEM = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_MAX_ITEMS = 32
+
+#: How the page draws each option kind.
+_WIDGETS: dict[str, FieldKind] = {
+    "choice": "select",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "names": "list",
+    "floats": "floats",
+}
+
+#: Choices that need a path option the studio does not offer (init "image" needs init_image).
+_NEEDS_PATH = {"init": ("image",)}
 
 
 @dataclass(frozen=True)
 class FormField:
-    """One control of the form: what to draw and how to check what comes back."""
+    """One control of the form: what to draw, and the option that checks what comes back."""
 
-    name: str
+    option: Option
     kind: FieldKind
-    help: str
-    default: Any
-    nullable: bool
-    choices: tuple[str, ...] = ()
-    primary: bool = False
+    choices: tuple[str, ...]
+    primary: bool
+
+    @property
+    def name(self) -> str:
+        return self.option.name
 
     def to_json(self) -> dict[str, Any]:
+        o = self.option
         return {
-            "name": self.name,
-            "label": label(self.name),
+            "name": o.name,
+            "label": label(o.name),
             "kind": self.kind,
-            "help": self.help,
-            "default": to_json(self.default),
-            "nullable": self.nullable,
+            "help": o.help,
+            "default": to_json(o.default),
+            "nullable": o.nullable,
             "choices": list(self.choices),
             "primary": self.primary,
+            "min": o.low,
+            "max": o.high,
         }
 
 
@@ -64,65 +82,16 @@ def label(name: str) -> str:
     return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
 
 
-def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """``X | None`` -> (X, True); anything else -> (tp, False)."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return tp, False
-
-
-def _kind(tp: Any) -> tuple[FieldKind, tuple[str, ...]] | None:
-    if typing.get_origin(tp) is Literal:
-        choices = typing.get_args(tp)
-        if all(isinstance(c, str) for c in choices):
-            return "select", tuple(choices)
-        return None
-    if tp is bool:  # before int: bool is an int subclass
-        return "bool", ()
-    if tp is int:
-        return "int", ()
-    if tp is float:
-        return "float", ()
-    if typing.get_origin(tp) is tuple and typing.get_args(tp) == (str, ...):
-        return "list", ()
-    if typing.get_origin(tp) is tuple and typing.get_args(tp) == (float, ...):
-        return "floats", ()
-    # Free strings are left out on purpose: the only one today is a weights
-    # *path*, and no user-supplied path may reach the server's filesystem.
-    return None
-
-
 def form_fields() -> tuple[FormField, ...]:
-    """The StyleConfig fields a browser may set, in declaration order."""
-    hints = typing.get_type_hints(StyleConfig)
-    out: list[FormField] = []
-    for f in dataclasses.fields(StyleConfig):
-        meta = f.metadata
-        if not meta.get("cli", True) or meta.get("metavar") == "PATH":
+    """The options a browser may set, in declaration order."""
+    out = []
+    for opt in for_surface(OPTIONS, "studio"):
+        kind = _WIDGETS.get(opt.kind)
+        if kind is None:  # paths and stages are never the studio's
             continue
-        tp, nullable = _unwrap(hints[f.name])
-        kind = _kind(tp)
-        if kind is None:
-            continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
-        out.append(
-            FormField(
-                f.name,
-                kind[0],
-                str(meta.get("help", "")),
-                default,
-                nullable,
-                kind[1],
-                f.name in PRIMARY,
-            )
-        )
+        hidden = _NEEDS_PATH.get(opt.name, ())
+        choices = tuple(c for c in opt.choices if c not in hidden)
+        out.append(FormField(opt, kind, choices, opt.name in PRIMARY))
     return tuple(out)
 
 
@@ -146,7 +115,9 @@ def presets_json() -> dict[str, Any]:
 def parse_options(raw: Any) -> dict[str, Any]:
     """Check options sent by a client; return StyleConfig keyword arguments.
 
-    Raises :class:`ConfigError` with a message fit for the page.
+    Each value is converted to its option's kind and checked against its
+    bounds here, so a bad value is named at submit time. Raises
+    :class:`ConfigError` with a message fit for the page.
     """
     if not isinstance(raw, dict):
         raise ConfigError("options must be an object of setting names to values")
@@ -157,66 +128,84 @@ def parse_options(raw: Any) -> dict[str, Any]:
         if spec is None:
             raise ConfigError(f"unknown or not allowed option {str(name)[:64]!r}")
         out[name] = _parse_value(spec, value)
+        spec.option.check(out[name])
     return out
 
 
 def _parse_value(spec: FormField, value: Any) -> Any:
-    label = spec.name.replace("_", " ")
+    name = spec.option.label
     if value is None:
-        if spec.nullable:
+        if spec.option.nullable:
             return None
-        raise ConfigError(f"{label} needs a value")
+        raise ConfigError(f"{name} needs a value")
     if spec.kind == "select":
         if value not in spec.choices:
-            raise ConfigError(f"{label} must be one of {', '.join(spec.choices)}")
+            raise ConfigError(f"{name} must be one of {', '.join(spec.choices)}")
         return value
     if spec.kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{label} must be true or false")
+            raise ConfigError(f"{name} must be true or false")
         return value
     if spec.kind in ("int", "float"):
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not math.isfinite(value):
-            raise ConfigError(f"{label} must be a number")
-        if spec.kind == "int":
-            if value != int(value):
-                raise ConfigError(f"{label} must be a whole number")
-            return int(value)
-        return float(value)
+        return _number(name, value, whole=spec.kind == "int")
     if spec.kind == "floats":
-        return _parse_floats(label, value)
-    # list
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not 0 < len(value) <= MAX_ITEMS:
+            raise ConfigError(f"{name} must be a list of 1 to {MAX_ITEMS} numbers")
+        return tuple(_number(name, v, whole=False) for v in value)
+    # list of names
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not 0 < len(value) <= _MAX_ITEMS:
-        raise ConfigError(f"{label} must be a list of 1 to {_MAX_ITEMS} names")
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_ITEMS:
+        raise ConfigError(f"{name} must be a list of 1 to {MAX_ITEMS} names")
     for item in value:
         if not isinstance(item, str) or not _ITEM.match(item):
-            raise ConfigError(f"{label}: {str(item)[:64]!r} is not a valid name")
+            raise ConfigError(f"{name}: {str(item)[:64]!r} is not a valid name")
     return tuple(value)
 
 
-def _parse_floats(label: str, value: Any) -> tuple[float, ...]:
+def _number(name: str, value: Any, *, whole: bool) -> int | float:
+    """A JSON number (or numeric text) as int or float; huge or non-finite ones refused."""
     if isinstance(value, str):
         try:
-            value = [float(v) for v in value.split(",") if v.strip()]
+            value = float(value)
         except ValueError:
-            raise ConfigError(f"{label} must be comma-separated numbers") from None
-    if not isinstance(value, list) or not 0 < len(value) <= _MAX_ITEMS:
-        raise ConfigError(f"{label} must be a list of 1 to {_MAX_ITEMS} numbers")
-    for item in value:
-        number = isinstance(item, int | float) and not isinstance(item, bool)
-        if not number or not math.isfinite(item):
-            raise ConfigError(f"{label}: {str(item)[:64]!r} is not a number")
-    return tuple(float(v) for v in value)
+            raise ConfigError(f"{name}: {value[:64]!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number")
+    if isinstance(value, int) and whole:
+        return value  # any size: the option's bounds name the range
+    try:
+        number = float(value)
+    except OverflowError:
+        # JSON has no size limit on integers; float() of a 400-digit one overflows.
+        digits = len(str(abs(value)))
+        raise ConfigError(f"{name} is out of range (a {digits}-digit number)") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number")
+    if whole:
+        if number != int(number):
+            raise ConfigError(f"{name} must be a whole number")
+        return int(number)
+    return number
 
 
-def build_config(preset: Any, options: dict[str, Any], *, max_side: int) -> StyleConfig:
-    """Preset + checked options -> a validated StyleConfig no larger than ``max_side``."""
+def build_config(
+    preset: Any, options: dict[str, Any], *, max_side: int, n_styles: int
+) -> StyleConfig:
+    """Preset + checked options -> a StyleConfig that can run, or :class:`ConfigError`.
+
+    Everything the engine would refuse is refused here, at submit time: bounds,
+    combinations, layers the backbone lacks, a precision the device lacks, a
+    blend weight count that is not ``n_styles``; and sizes over ``max_side``.
+    """
+    from brushwork.plan import check_config  # imports torch: only when a job comes in
+
     if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
         raise ConfigError(f"unknown preset {str(preset)[:64]!r} (choose from {', '.join(PRESETS)})")
     cfg = make_config(preset, **options)
-    cfg.validate()
+    check_config(cfg, n_styles=n_styles)
     for stage in cfg.resolved_stages():
         if stage.size > max_side:
             raise ConfigError(f"size {stage.size} px is over this studio's limit of {max_side} px")

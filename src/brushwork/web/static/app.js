@@ -160,7 +160,8 @@ function fieldInput(f) {
     input = el("input", { id, name: f.name, type: "checkbox" });
   } else if (f.kind === "int" || f.kind === "float") {
     input = el("input", { id, name: f.name, type: "number", step: f.kind === "int" ? "1" : "any",
-      inputmode: f.kind === "int" ? "numeric" : "decimal", placeholder: f.nullable ? "auto" : null });
+      inputmode: f.kind === "int" ? "numeric" : "decimal", placeholder: f.nullable ? "auto" : null,
+      min: f.min, max: f.max });
   } else {
     input = el("input", { id, name: f.name, type: "text", placeholder: f.nullable ? "auto" : null,
       spellcheck: "false" });
