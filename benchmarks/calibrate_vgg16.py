@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 
 from brushwork.backbones import build_backbone
-from brushwork.engine import _resize, stylize, to_tensor
+from brushwork.engine import stylize
 from brushwork.images import load_image
 from brushwork.losses import content_loss, gram_matrix, style_loss, tv_loss
+from brushwork.pixels import resize, to_tensor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images" / "d2l"
 H, W = 150, 225
@@ -47,12 +48,12 @@ def main() -> int:
     oak = load_image(SHARED / "autumn_oak.jpg")
     book = load_image(SHARED / "neural-style.jpg")
     net, _ = build_backbone("vgg16", layers=("conv4_3",) + STYLE_LAYERS)
-    c = to_tensor(_resize(rainier, H, W), torch.device("cpu"))
-    s = to_tensor(_resize(oak, H, W), torch.device("cpu"))
+    c = to_tensor(resize(rainier, H, W), torch.device("cpu"))
+    s = to_tensor(resize(oak, H, W), torch.device("cpu"))
     with torch.no_grad():
         cf = net(c, ("conv4_3",))["conv4_3"]
         sg = {n: gram_matrix(v) for n, v in net(s, STYLE_LAYERS).items()}
-    ref = raw_losses(net, to_tensor(_resize(book, H, W), torch.device("cpu")), cf, sg)
+    ref = raw_losses(net, to_tensor(resize(book, H, W), torch.device("cpu")), cf, sg)
     start = raw_losses(net, c, cf, sg)
     print(f"content image : content {start[0]:.4g}  style {start[1]:.4g}  tv {start[2]:.4g}")
     print(f"book's result : content {ref[0]:.4g}  style {ref[1]:.4g}  tv {ref[2]:.4g}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import platform
 import resource
@@ -12,10 +11,11 @@ import torch
 from PIL import Image
 
 from brushwork.backbones import SPECS, build_backbone
-from brushwork.config import StyleConfig
-from brushwork.engine import _resize, fit_long_side, style_size, to_image, to_tensor
-from brushwork.images import load_image
+from brushwork.balance import calibrated_weights
+from brushwork.devices import tune_cpu_allocator
+from brushwork.images import atomic_write, load_image
 from brushwork.losses import content_loss, gram_matrix, tv_loss
+from brushwork.pixels import fit_long_side, resize, style_size, to_image, to_tensor
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parents[1] / "shared" / "images"
@@ -83,8 +83,8 @@ def book_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     content = load_image(SHARED / "d2l" / "rainier.jpg")
     style = load_image(SHARED / "d2l" / "autumn_oak.jpg")
     h, w = fit_long_side(*content.size, size)
-    sh, sw = style_size(StyleConfig(), style, h, w)
-    return to_tensor(_resize(content, h, w), CPU), to_tensor(_resize(style, sh, sw), CPU)
+    sh, sw = style_size(style, h, w, fit="area", scale=1.0, min_side=16)
+    return to_tensor(resize(content, h, w), CPU), to_tensor(resize(style, sh, sw), CPU)
 
 
 class FixedObjective:
@@ -92,7 +92,7 @@ class FixedObjective:
 
     def __init__(self, size: int) -> None:
         self.net, loaded = build_backbone("vgg16", layers=(CONTENT_LAYER, *STYLE_LAYERS))
-        w = loaded.spec.loss_weights
+        w = calibrated_weights(loaded.spec.input_space)
         self.cw, self.sw, self.tw = w.content, w.style, w.tv
         self.content, style = book_pair(size)
         with torch.no_grad():
@@ -121,13 +121,8 @@ class FixedObjective:
 
 
 def tune_allocator() -> None:
-    """Same allocator settings as the engine's (see brushwork.engine)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    """The engine's allocator setting (brushwork.devices.tune_cpu_allocator)."""
+    tune_cpu_allocator()
 
 
 def load_json(path: Path) -> dict | None:
@@ -136,9 +131,7 @@ def load_json(path: Path) -> dict | None:
 
 def save_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=1).encode())
 
 
 __all__ = ["Image"]

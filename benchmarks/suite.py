@@ -104,7 +104,7 @@ def _child_iter(size: int, path: str, iterations: int) -> dict[str, Any]:
 def _plain_iterations(img: Any, iterations: int) -> list[float]:
     """A straightforward fp32 implementation: NCHW, view+bmm Gram, default allocator."""
     from brushwork.backbones import build_backbone
-    from brushwork.engine import to_tensor
+    from brushwork.pixels import to_tensor
 
     layers = ("conv4_3", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
     net, _ = build_backbone("vgg16", layers=layers)
@@ -389,9 +389,9 @@ def main() -> int:
         data["iter"] = iteration_table(sizes, {256: 10, 512: 7, 1024: 4, 2048: 3})
     if "ttq" in parts:
         # The defaults' optimizer, precision and clamping, on the fixed objective itself:
-        # L-BFGS's default content weight is 5x the book balance (engine.py,
+        # L-BFGS's default content weight is 5x the book balance (balance.py,
         # CONVERGED_CONTENT_FACTOR), which would be a different objective.
-        from brushwork.backbones import CAFFE_WEIGHTS
+        from brushwork.balance import CAFFE_WEIGHTS
 
         same_objective = {"content_weight": CAFFE_WEIGHTS.content}
         data["ttq"] = ttq(512, json.loads(a.defaults) if a.defaults else same_objective)

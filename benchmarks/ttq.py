@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from brushwork import Progress, stylize
-from brushwork.engine import to_tensor
+from brushwork.pixels import to_tensor
 from common import CACHE, SHARED, FixedObjective, load_json, save_json
 
 

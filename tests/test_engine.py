@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brushwork import Progress, StyleConfig, stylize
+from brushwork import Progress, stylize
 from brushwork.config import make_config
 from brushwork.pixels import fit_long_side
 

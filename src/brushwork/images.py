@@ -143,8 +143,14 @@ def check_output(path: Path, inputs: Mapping[str, ImageInput]) -> None:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create output directory '{parent}': {e.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"output directory '{parent}' is not writable")
+    # A real write, not os.access: root passes access() everywhere, and places
+    # like /proc or a read-only mount refuse only when a file is created.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"cannot write to output directory '{parent}': {e.strerror}") from None
 
 
 def encode_image(img: Image.Image, fmt: str, record: Mapping[str, Any] | None = None) -> bytes:

@@ -97,8 +97,13 @@ class Option:
             raise ConfigError(f"{label} must be a number, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{label} must be a finite number, got {value}")
-        if self.kind == "int" and not float(value).is_integer():
+        if self.kind == "int" and isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{label} must be a whole number, got {value}")
+        if self.kind == "float" and isinstance(value, int):
+            try:
+                float(value)  # the run computes in floats: a 400-digit integer overflows
+            except OverflowError:
+                raise ConfigError(f"{label} is out of range ({_short(value)})") from None
         too_low = self.low is not None and (
             value <= self.low if self.low_open else value < self.low
         )

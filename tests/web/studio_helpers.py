@@ -8,10 +8,13 @@ import io
 import json
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -101,13 +104,17 @@ def running_server(data_dir: Path, *args: str, timeout: float = 120.0) -> Iterat
     lines: queue.Queue[str] = queue.Queue()
     stderr: list[str] = []
     # Reader threads: a pipe nobody drains would block the server once it fills.
-    threading.Thread(target=_pump, args=(proc.stdout, lines.put), daemon=True).start()
-    threading.Thread(target=_pump, args=(proc.stderr, stderr.append), daemon=True).start()
+    pumps = [
+        threading.Thread(target=_pump, args=(proc.stdout, lines.put), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, stderr.append), daemon=True),
+    ]
+    for t in pumps:
+        t.start()
     try:
         first = _first_line(proc, lines, stderr, timeout)
         match = re.search(r"http://\S+", first)
         assert match, first
-        yield Server(proc, match.group(0).rstrip("/"), first, stderr)
+        yield Server(proc, match.group(0).rstrip("/"), first, stderr, pumps)
     finally:
         proc.terminate()
         try:
@@ -141,3 +148,34 @@ class Server:
     url: str
     banner: str
     stderr: list[str]
+    pumps: list[threading.Thread]
+
+    def request(
+        self, path: str, body: bytes | None = None, host: str | None = None, **headers: str
+    ) -> tuple[int, bytes]:
+        """Status and body of one request (POST when there is a body, with the studio header)."""
+        if body is not None:
+            headers = {**H, "content-type": "application/octet-stream", **headers}
+        if host is not None:
+            headers["host"] = host
+        req = urllib.request.Request(self.url + path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def post_json(self, path: str, data: Any) -> Any:
+        status, body = self.request(
+            path, json.dumps(data).encode(), **{"content-type": "application/json"}
+        )
+        assert status == 201, body
+        return json.loads(body)
+
+    def interrupt(self, timeout: float = 120.0) -> tuple[int, str]:
+        """Ctrl-C (SIGINT); the exit status and everything the server wrote to stderr."""
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(timeout=timeout)
+        for t in self.pumps:
+            t.join(timeout=30)
+        return code, "".join(self.stderr)

@@ -19,9 +19,12 @@ Routes (IDs are 32 lowercase hex digits made by the server; anything else is a 4
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import logging
+import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -38,17 +40,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brushwork import __version__
-from brushwork.engine import resolve_device
+from brushwork.devices import resolve_device
 from brushwork.errors import BrushworkError, ImageError
+from brushwork.web import MAX_QUEUE, PREVIEW_INTERVAL
 from brushwork.web.forms import build_config, form_fields, parse_options, presets_json
 from brushwork.web.jobs import TERMINAL, JobManager, JobRequest, QueueFull
 from brushwork.web.store import Store, display_name, valid_id
+
+log = logging.getLogger("brushwork.web")
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 25_000_000
 MAX_SIDE = 2048
-MAX_QUEUE = 8
 #: Style images one job may blend (the engine's ``style_blend`` weighs them);
 #: the page offers up to this many style slots.
 MAX_STYLES = 4
@@ -56,6 +60,10 @@ MAX_STYLES = 4
 #: header without a CORS preflight this server never grants.
 CSRF_HEADER = "x-brushwork"
 _JSON_BODY_LIMIT = 64 * 1024
+#: How long shutdown waits for running jobs to stop. A job stops at its next
+#: iteration, which at 2048 px on a CPU can take half a minute; a cancelled run
+#: is never published, so waiting longer than this would only delay Ctrl-C.
+SHUTDOWN_WAIT = 3.0
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -86,6 +94,69 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (any of 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _normal_host(host: str) -> str:
+    """One spelling per host: ``0:0::1`` and ``::1`` compare equal, names ignore case."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host.lower()
+
+
+#: A Host header: a bracketed IPv6 literal, or a name or IPv4 address; then an optional port.
+_HOST_HEADER = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[^\[\]:]+))(?::[0-9]{0,5})?")
+
+
+def host_header_name(value: str) -> str | None:
+    """The host of a Host header without its port (see :func:`_normal_host`); None if malformed."""
+    m = _HOST_HEADER.fullmatch(value)
+    if m is None:
+        return None
+    if m["v6"] is not None:
+        try:
+            return str(ipaddress.IPv6Address(m["v6"]))
+        except ValueError:
+            return None
+    return _normal_host(m["name"])
+
+
+class _LoopbackHostGuard:
+    """Answers only requests whose Host header names this machine (against DNS rebinding).
+
+    A page on ``evil.example`` that re-points its name at 127.0.0.1 reaches the
+    studio with ``Host: evil.example``; accepting only ``localhost``, the address
+    the server listens on and loopback literals stops it. Starlette's
+    TrustedHostMiddleware is not used because it splits the header on the first
+    ':' and so cannot read ``[::1]:8000``.
+    """
+
+    def __init__(self, app: ASGIApp, listen_host: str) -> None:
+        self.app = app
+        self.allowed = {"localhost", _normal_host(listen_host)}
+
+    def allows(self, header: str) -> bool:
+        name = host_header_name(header)
+        return name is not None and (name in self.allowed or is_loopback(name))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # the studio has no websocket routes
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if not self.allows(header):
+                message = "this studio answers only to localhost and loopback addresses"
+                await error(400, message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Studio:
@@ -179,10 +250,21 @@ class Studio:
             return body
         try:
             job_request, inputs = self._parse_job(body)
-            config = build_config(job_request.preset, job_request.options, max_side=self.max_side)
+            config = build_config(
+                job_request.preset,
+                job_request.options,
+                max_side=self.max_side,
+                n_styles=len(job_request.styles),
+            )
             device = resolve_device(config.device).type
         except BrushworkError as e:
             return error(400, str(e))
+        except (ArithmeticError, ValueError) as e:
+            # JSON numbers have no size limit: a 400-digit integer arrives as a Python
+            # int that float() and math.isfinite() refuse with OverflowError. Whatever
+            # value the option checks let through, the request is wrong, not the server.
+            log.info("refused a job: %s: %s", type(e).__name__, e)
+            return error(400, f"an option value is out of range or unusable ({e})")
         try:
             job = self.jobs.submit(job_request, config, device, inputs)
         except QueueFull as e:
@@ -232,7 +314,7 @@ class Studio:
                 return error(413, "request too large")
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             return error(400, "the request body is not valid JSON")
 
     async def list_jobs(self, request: Request) -> Response:
@@ -281,7 +363,7 @@ class Studio:
             last: tuple[int, int | None] | None = None
             idle = 0.0
             yield "retry: 1000\n\n"
-            while True:
+            while not jobs.closing:  # on shutdown, end now rather than be cancelled later
                 key = (job.version, jobs.position(job))
                 if key != last:
                     snap = jobs.snapshot(job, points_from=sent_points)
@@ -373,9 +455,9 @@ def create_app(
     max_side: int = MAX_SIDE,
     max_styles: int = MAX_STYLES,
     gate: threading.Event | None = None,
-    preview_interval: float = 0.5,
+    preview_interval: float = PREVIEW_INTERVAL,
     poll_interval: float = 0.1,
-    allowed_hosts: Sequence[str] | None = None,
+    loopback_host: str | None = None,
 ) -> Starlette:
     """Build the studio app.
 
@@ -389,7 +471,9 @@ def create_app(
             hold it clear to read queue positions deterministically).
         preview_interval: seconds between preview frames of a running job.
         poll_interval: how often event streams look for changes.
-        allowed_hosts: Host header values accepted (DNS-rebinding guard); None accepts any.
+        loopback_host: the loopback address (or name) the server listens on. Given,
+            requests must name ``localhost``, this address or another loopback
+            address in their Host header (DNS-rebinding guard); None accepts any.
     """
     studio = Studio(
         Path(data_dir),
@@ -433,11 +517,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await run_in_threadpool(studio.jobs.close)
+        await run_in_threadpool(studio.jobs.close, SHUTDOWN_WAIT)
 
     middleware = [Middleware(_SecurityHeaders)]
-    if allowed_hosts is not None:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    if loopback_host is not None:
+        middleware.append(Middleware(_LoopbackHostGuard, listen_host=loopback_host))
     app = Starlette(
         routes=routes,
         middleware=middleware,

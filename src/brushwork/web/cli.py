@@ -8,16 +8,28 @@ works on an install without them.
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import contextlib
+import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-EXIT_USAGE = 2
+from brushwork.errors import EXIT_USAGE
+from brushwork.web import MAX_QUEUE, PREVIEW_INTERVAL
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from starlette.applications import Starlette
+
+    from brushwork.web.jobs import JobManager
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 INSTALL_HINT = 'brushwork: error: the studio needs starlette and uvicorn: pip install -e ".[web]"'
+#: Exit status after Ctrl-C: stopping with Ctrl-C is how the studio is meant to end.
+EXIT_STOPPED = 0
 
 
 def default_data_dir() -> Path:
@@ -45,7 +57,7 @@ def _flags(p: argparse.ArgumentParser) -> None:
         "--port",
         type=int,
         default=DEFAULT_PORT,
-        help=f"port to listen on; 0 picks a free one (default: {DEFAULT_PORT})",
+        help=f"port to listen on, 0..65535; 0 picks a free one (default: {DEFAULT_PORT})",
     )
     p.add_argument(
         "--data-dir",
@@ -57,26 +69,17 @@ def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-queue",
         type=int,
-        default=8,
+        default=MAX_QUEUE,
         metavar="N",
-        help="jobs that may wait at once; more are refused with HTTP 429 (default: 8)",
+        help=f"jobs that may wait at once; more are refused with HTTP 429 (default: {MAX_QUEUE})",
     )
     p.add_argument(
         "--preview-interval",
         type=float,
-        default=0.5,
+        default=PREVIEW_INTERVAL,
         metavar="SECONDS",
-        help="time between live preview frames of a running job (default: 0.5)",
+        help=f"time between live preview frames of a running job (default: {PREVIEW_INTERVAL})",
     )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _say(line: str, stream: TextIO | None = None) -> None:
@@ -113,14 +116,24 @@ def _listen(host: str, port: int) -> socket.socket | str:
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C. Returns the exit status."""
     try:
+        return _serve(args)
+    except KeyboardInterrupt:  # Ctrl-C during start-up, before uvicorn handles it
+        return EXIT_STOPPED
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
         import starlette  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError:
         _say(INSTALL_HINT, sys.stderr)
         return EXIT_USAGE
-    from brushwork.web.app import create_app
+    from brushwork.web.app import create_app, is_loopback
 
     host: str = args.host
+    if not 0 <= args.port <= 65535:
+        # The OS would take the port modulo 65536 and listen somewhere else.
+        return _fail(f"--port must be 0..65535 (0 picks a free one), got {args.port}")
     if args.max_queue < 1:
         return _fail("--max-queue must be at least 1")
     if not args.preview_interval >= 0:
@@ -133,8 +146,9 @@ def run_serve(args: argparse.Namespace) -> int:
     sock = _listen(host, args.port)
     if isinstance(sock, str):
         return _fail(sock)
-    port = sock.getsockname()[1]
-    loopback = is_loopback(host)
+    bound, port = sock.getsockname()[:2]
+    # Judged by the address actually bound, so a name that resolves to loopback counts.
+    loopback = is_loopback(bound)
     if not loopback:
         _say(
             f"brushwork: warning: listening on {host}, so other machines can reach this "
@@ -145,13 +159,46 @@ def run_serve(args: argparse.Namespace) -> int:
         data_dir,
         max_queue=args.max_queue,
         preview_interval=args.preview_interval,
-        allowed_hosts=["127.0.0.1", "localhost"] if loopback and ":" not in host else None,
+        loopback_host=host if loopback else None,
     )
     shown = f"[{host}]" if ":" in host else host
-    _say(f"brushwork studio: http://{shown}:{port}/  (data in {data_dir}; Ctrl-C stops)")
+    banner = f"brushwork studio: http://{shown}:{port}/  (data in {data_dir}; Ctrl-C stops)"
+    jobs: JobManager = app.state.studio.jobs
+    # uvicorn re-raises the Ctrl-C it handled; stopping is what was asked for.
+    with contextlib.suppress(KeyboardInterrupt):
+        _run_uvicorn(app, sock, banner, jobs)
+    if not jobs.close(timeout=0):  # the app's shutdown already waited for the workers
+        # A worker is still inside torch: one iteration at a large size takes long, and
+        # a stuck one never returns. Interpreter teardown under a live torch thread
+        # aborts with "terminate called without an active exception", so end the
+        # process without it. Nothing is lost: a stopped run is never published and
+        # every file is written atomically; only stdio buffers need flushing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_STOPPED)
+    return EXIT_STOPPED
+
+
+def _run_uvicorn(app: Starlette, sock: socket.socket, banner: str, jobs: JobManager) -> None:
+    import uvicorn
+
+    class StudioServer(uvicorn.Server):
+        """uvicorn, plus: the first Ctrl-C also ends event streams and running jobs,
+        and the URL is printed once the server answers and handles Ctrl-C."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Otherwise uvicorn waits timeout_graceful_shutdown for open event streams
+            # (they never end by themselves) and then cancels them with a traceback.
+            jobs.stop_soon()
+            super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                _say(banner)
+
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
+    StudioServer(config).run(sockets=[sock])
 
 
 def build_parser() -> argparse.ArgumentParser:

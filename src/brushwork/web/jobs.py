@@ -20,9 +20,11 @@ from typing import Any, Literal
 from PIL import Image
 
 from brushwork.config import StyleConfig
-from brushwork.engine import Progress, stylize
+from brushwork.engine import stylize
 from brushwork.errors import BrushworkError
 from brushwork.images import encode_image, load_image
+from brushwork.progress import Progress
+from brushwork.web import PREVIEW_INTERVAL
 from brushwork.web.forms import to_json
 from brushwork.web.store import Store, new_id
 
@@ -102,7 +104,7 @@ class JobManager:
         *,
         max_queue: int,
         gate: threading.Event | None = None,
-        preview_interval: float = 0.5,
+        preview_interval: float = PREVIEW_INTERVAL,
         keep_finished: int = 100,
     ) -> None:
         if max_queue < 1:
@@ -193,8 +195,27 @@ class JobManager:
         with self._cond:
             return job.preview
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop taking jobs, cancel the waiting ones, stop the running ones, join the workers."""
+    @property
+    def closing(self) -> bool:
+        """True once shutdown began: event streams end, running jobs stop, no job starts."""
+        return self._closed
+
+    def stop_soon(self) -> None:
+        """Begin shutdown without blocking: running jobs stop after their iteration.
+
+        Safe in a signal handler: it takes no lock (the handler may have interrupted
+        this very thread while it held one) and only sets the flag that workers and
+        event streams poll. :meth:`close` does the rest.
+        """
+        self._closed = True
+
+    def close(self, timeout: float) -> bool:
+        """Stop taking jobs, cancel the waiting ones, stop the running ones, join the workers.
+
+        Waits at most ``timeout`` seconds: an iteration can be long and a stuck one
+        endless. Returns False if a worker is still running then (its thread is a
+        daemon; the caller decides how to end the process around it).
+        """
         with self._cond:
             self._closed = True
             for queue in self._queues.values():
@@ -205,6 +226,7 @@ class JobManager:
         deadline = time.monotonic() + timeout
         for w in workers:
             w.join(max(0.0, deadline - time.monotonic()))
+        return not any(w.is_alive() for w in workers)
 
     # -- the worker side -------------------------------------------------------
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 import re
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +33,51 @@ from PIL import Image
 from brushwork.errors import ImageError
 from brushwork.images import atomic_write, encode_image, load_image
 
+log = logging.getLogger("brushwork.web")
+
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 THUMB_SIDE = 320
+
+
+def _number(v: object) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int past float's range
+        return False
+
+
+def _size(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _names(v: object) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+#: What the server and the page read of an entry, and what each value must be.
+#: An entry on disk may be damaged or hand-edited: one that misses any of these
+#: is treated as absent rather than breaking every listing it would appear in.
+Checks = dict[str, Callable[[object], bool]]
+UPLOAD_FIELDS: Checks = {
+    "id": lambda v: isinstance(v, str),
+    "name": lambda v: isinstance(v, str),
+    "sha256": lambda v: isinstance(v, str),
+    "width": _size,
+    "height": _size,
+}
+RESULT_FIELDS: Checks = {
+    "id": lambda v: isinstance(v, str),
+    "finished": _number,
+    "width": _size,
+    "height": _size,
+    "content": lambda v: isinstance(v, str),
+    "styles": _names,
+    "preset": lambda v: v is None or isinstance(v, str),
+    "options": lambda v: isinstance(v, dict),
+    "record": lambda v: isinstance(v, dict),
+}
 
 
 def new_id() -> str:
@@ -106,7 +152,7 @@ class Store:
         return meta
 
     def upload_meta(self, uid: object) -> dict[str, Any] | None:
-        return _read_entry(self.uploads, uid, ".orig")
+        return _read_entry(self.uploads, uid, ".orig", UPLOAD_FIELDS)
 
     def upload_file(self, uid: object, suffix: str = ".orig") -> Path | None:
         if self.upload_meta(uid) is None:
@@ -129,7 +175,7 @@ class Store:
         return full
 
     def result(self, rid: object) -> dict[str, Any] | None:
-        return _read_entry(self.results, rid, ".png")
+        return _read_entry(self.results, rid, ".png", RESULT_FIELDS)
 
     def result_file(self, rid: object, suffix: str = ".png") -> Path | None:
         if self.result(rid) is None:
@@ -138,25 +184,36 @@ class Store:
         return path if path.is_file() else None
 
     def gallery(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Published results, newest first."""
+        """Published results, newest first; damaged entries are left out (and logged)."""
         entries = []
         for path in self.results.glob("*.json"):
             entry = self.result(path.stem)
             if entry is not None:
                 entries.append(entry)
-        entries.sort(key=lambda e: float(e.get("finished") or 0), reverse=True)
+        entries.sort(key=lambda e: (float(e["finished"]), e["id"]), reverse=True)
         return entries[:limit]
 
 
-def _read_entry(folder: Path, eid: object, payload: str) -> dict[str, Any] | None:
-    """The JSON entry for ``eid`` if the ID is well-formed and its payload file exists."""
+def _read_entry(folder: Path, eid: object, payload: str, fields: Checks) -> dict[str, Any] | None:
+    """The JSON entry for ``eid``, or None unless the ID is well-formed, the payload
+    file exists and the entry has every one of ``fields`` (a damaged one is logged)."""
     if not valid_id(eid):
         return None
     path = folder / f"{eid}.json"
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict) or not (folder / f"{eid}{payload}").is_file():
+    except (OSError, ValueError, RecursionError) as e:
+        log.warning("skipping %s: unreadable (%s)", path, e)
+        return None
+    if not (folder / f"{eid}{payload}").is_file():
+        return None
+    if not isinstance(data, dict):
+        log.warning("skipping %s: not a JSON object", path)
+        return None
+    bad = [name for name, ok in fields.items() if not ok(data.get(name))]
+    if bad or data["id"] != eid:
+        log.warning("skipping %s: missing or unusable %s", path, ", ".join(bad) or "id")
         return None
     return data

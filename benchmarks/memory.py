@@ -1,0 +1,97 @@
+"""Peak memory of real runs against the estimate that gates them (brushwork.plan).
+
+Each run is a fresh process (peak RSS is per process): the default path on the
+book's pair at several sizes and precisions. Short runs keep only a few L-BFGS
+history entries, so they measure the model's base and activation terms; one
+full default run (200 iterations, history full) checks the history term.
+
+    python benchmarks/memory.py              # prints the table, measured / estimated
+    python benchmarks/memory.py --fit        # also fits the activation bytes per pixel
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SHARED = ROOT.parents[1] / "shared" / "images" / "d2l"
+
+CHILD = """
+import json, resource, sys, torch
+from brushwork import stylize
+from brushwork.config import StyleConfig
+from brushwork.devices import resolve_precision
+from brushwork.plan import estimate_peak_bytes
+from brushwork.pixels import fit_long_side
+from PIL import Image
+opts = json.loads(sys.argv[1])
+content, style = sys.argv[2], sys.argv[3]
+img = stylize(content, style, **opts)
+cfg = StyleConfig(**opts)
+dev = torch.device("cpu")
+h, w = img.height, img.width
+est = estimate_peak_bytes(h, w, cfg, resolve_precision(cfg.precision, dev), dev)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"h": h, "w": w, "rss": rss, "estimate": est}))
+"""
+
+
+def measure(opts: dict[str, object]) -> dict[str, int]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            json.dumps(opts),
+            str(SHARED / "rainier.jpg"),
+            str(SHARED / "autumn_oak.jpg"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--fit", action="store_true", help="fit bytes per pixel from the short runs")
+    p.add_argument("--sizes", default="256,512,1024,1536")
+    a = p.parse_args()
+    rows = []
+    for precision in ("bf16", "fp32"):
+        for size in map(int, a.sizes.split(",")):
+            opts = {"size": size, "iterations": 3, "precision": precision}
+            r = measure(opts)
+            rows.append((f"{precision} {r['w']}x{r['h']}, 3 iterations", r, opts))
+            print(rows[-1][0], r, flush=True)
+    full = {"size": 512, "iterations": 200}
+    r = measure(full)
+    rows.append((f"default {r['w']}x{r['h']}, 200 iterations (history full)", r, full))
+    print("| run | peak RSS | estimate | measured / estimate |")
+    print("|---|---|---|---|")
+    for name, r, _ in rows:
+        print(
+            f"| {name} | {r['rss'] / 1e9:.2f} GB | {r['estimate'] / 1e9:.2f} GB "
+            f"| {r['rss'] / r['estimate']:.2f} |"
+        )
+    if a.fit:
+        for precision in ("bf16", "fp32"):
+            pts = [
+                (r["h"] * r["w"], r["rss"]) for n, r, o in rows if o.get("precision") == precision
+            ]
+            (p1, m1), (p2, m2) = pts[0], pts[-1]
+            slope = (m2 - m1) / (p2 - p1)
+            print(
+                f"{precision}: {slope:.0f} bytes/pixel, intercept {(m1 - slope * p1) / 1e9:.2f} GB"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
