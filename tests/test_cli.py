@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -206,3 +207,173 @@ def test_ctrl_c_stops_cleanly_and_writes_the_current_image(small_pair, tmp_path)
     assert "interrupted after" in err and "Traceback" not in err
     record = json.loads(Image.open(out).text["brushwork"])
     assert record["stopped"] == "cancelled" and 0 < record["iterations_run"] < 100000
+
+
+# --- defects found by trying brushwork as a new user would (issue 8) ---------------
+
+
+def test_missing_mask_is_one_line(capsys, small_pair, out) -> None:
+    content, style = small_pair
+    code, err = run(
+        capsys, "stylize", str(content), str(style), "-o", str(out), "-q",
+        "--mask", "missing.png", "--region-style", f"1={style}",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_line_error(err, "mask", "missing.png", "does not exist")
+
+
+def test_extreme_aspect_ratio_is_refused_in_one_line(capsys, tmp_path, small_pair, out) -> None:
+    """A 4000x10 strip at size 64 would be 64x1 px: too small for VGG's poolings."""
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (4000, 10), (90, 120, 200)).save(strip)
+    code, err = run(capsys, "stylize", str(strip), str(small_pair[1]), "-o", str(out), "-q",
+                    "--size", "64")  # fmt: skip
+    assert code == 2
+    # 16 px short side needs a long side of 16 * 4000 / 10 = 6400.
+    assert_one_line_error(err, "4000x10", "short side would be 1 px", "at least 16 px", "6400")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (["--seed", "1180591620717411303424"], ["seed must be >= 0 and <= 18446744073709551615"]),
+        (["--scales", "100000000"], ["scales must be >= 0 and <= 24"]),
+        (["--iterations", "0"], ["iterations must be >= 1"]),
+        (["--lr", "inf", "--optimizer", "adam"], ["lr must be a finite number"]),
+        (["--content-weight", "inf"], ["content weight must be a finite number"]),
+        (["--style-weight", "nan"], ["style weight must be a finite number"]),
+        (["--tv-weight=-inf"], ["tv weight must be a finite number"]),
+        (["--style-blend", "1,inf"], ["style blend must be a finite number"]),
+    ],
+)
+def test_out_of_range_values_are_refused_up_front(capsys, small_pair, out, flags, needles) -> None:
+    code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "-q", *flags)
+    assert code == 2
+    assert_one_line_error(err, *needles)
+    assert not out.exists()
+
+
+def test_a_size_that_cannot_fit_in_memory_is_refused_with_the_estimate(
+    capsys, small_pair, out
+) -> None:
+    import torch
+
+    from brushwork.config import StyleConfig
+    from brushwork.devices import available_memory, resolve_precision
+    from brushwork.plan import largest_fitting_size
+
+    code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "-q",
+                    "--size", "30000")  # fmt: skip
+    assert code == 2
+    assert_one_line_error(err, "30000x20000", "GB of memory", "largest size that fits is")
+    cpu = torch.device("cpu")
+    fits = int(err.split("largest size that fits is ")[1].split()[0])
+    # The size named is the model's answer for this machine, and far below the request.
+    available = available_memory(cpu)
+    assert available is not None
+    expected = largest_fitting_size(
+        StyleConfig(size=30000), (96, 64), resolve_precision("auto", cpu), cpu, available
+    )
+    assert abs(fits - expected) <= 0.05 * expected and 512 < fits < 30000
+
+
+def test_unwritable_output_is_refused_before_the_run(capsys, small_pair) -> None:
+    code, err = run(capsys, "stylize", *map(str, small_pair), "-o", "/proc/x.png", "-q")
+    assert code == 2
+    assert_one_line_error(err, "cannot write to output directory '/proc'")
+
+
+def test_a_failed_final_write_saves_the_result_elsewhere(tmp_path) -> None:
+    """The output directory vanished during the run: the result goes to a place that works."""
+    import tempfile
+
+    from brushwork.cli import _save_result
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    gone.rmdir()
+    img = Image.new("RGB", (20, 10), (1, 2, 3))
+    written = _save_result(img, gone / "art.png", {"stopped": None})
+    try:
+        assert written == Path(tempfile.gettempdir()) / "brushwork-rescued-art.png"
+        assert np.asarray(Image.open(written))[0, 0].tolist() == [1, 2, 3]
+        assert json.loads(Path(str(written) + ".json").read_text()) == {"stopped": None}
+    finally:
+        written.unlink(missing_ok=True)
+        Path(str(written) + ".json").unlink(missing_ok=True)
+
+
+def test_typed_flags_beat_the_preset_and_the_record_says_what_ran(capsys, small_pair, out) -> None:
+    """d2l: --size is the last stage's long side, --iterations the last stage's count;
+    the stages keep the book's 1:4 sizes and 5:3 iterations."""
+    code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "-q",
+                    "--preset", "d2l", "--size", "128", "--iterations", "3")  # fmt: skip
+    assert code == 0, err
+    record = json.loads(Image.open(out).text["brushwork"])
+    assert [(s["size"], s["iterations"]) for s in record["config"]["stages"]] == [(32, 5), (128, 3)]
+    assert (record["config"]["size"], record["config"]["iterations"]) == (128, 3)
+    assert record["stages_run"] == [
+        {"height": 21, "width": 32, "iterations": 5},
+        {"height": 85, "width": 128, "iterations": 3},
+    ]
+    assert record["iterations_run"] == 8 and Image.open(out).size == (128, 85)
+
+
+def test_demo_takes_the_preset_over_its_own_defaults(capsys, tmp_path) -> None:
+    out = tmp_path / "demo.png"
+    code, err = run(capsys, "demo", "-o", str(out), "-q", "--preset", "fast", "--iterations", "2")
+    assert code == 0, err
+    assert max(Image.open(out).size) == 384  # fast's size, not the demo's 448
+    record = json.loads((tmp_path / "demo.png.json").read_text())
+    assert (record["config"]["size"], record["iterations_run"]) == (384, 2)
+
+
+def test_help_shows_each_default_once(capsys) -> None:
+    import re
+
+    from brushwork.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices  # type: ignore[attr-defined]
+    stylize_help = sub["stylize"].format_help()
+    demo_help = sub["demo"].format_help()
+    assert "(default: per backbone)" not in stylize_help
+    for action in sub["stylize"]._actions:
+        assert (action.help or "").count("(default:") <= 1, action.help
+    assert "calibrated per backbone and optimizer" in re.sub(r"\s+", " ", stylize_help)
+    compact = re.sub(r"\s+", " ", demo_help)
+    assert (
+        "--size SIZE long side of the output in pixels (aspect ratio is kept) (default: 448)"
+        in (compact)
+    )
+    assert "--iterations ITERATIONS optimizer iterations (per scale) (default: 200)" in compact
+
+
+def test_second_ctrl_c_exits_130_without_a_traceback(small_pair, tmp_path) -> None:
+    """Two real SIGINTs in a row: the first asks for a clean stop, the second ends it now."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "twice.png"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "brushwork", "stylize", *map(str, small_pair), "-o", str(out),
+         "--size", "256", "--iterations", "100000", "--save-every", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("twice_0*.png")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    # No half-written output: either the whole image or nothing.
+    assert not list(tmp_path.glob(".*.part"))

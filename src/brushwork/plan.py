@@ -97,7 +97,9 @@ def plan_run(
         if min(h, w) >= need
     ]
     available = available_memory(device) if max_memory is None else max_memory
-    peak = max(estimate_peak_bytes(s.height, s.width, cfg, dtype, device) for s in stages)
+    peak = max(
+        estimate_peak_bytes(s.height, s.width, cfg, dtype, device, s.iterations) for s in stages
+    )
     if available is not None and peak > available:
         raise OutOfMemoryError(
             f"a {stages[-1].width}x{stages[-1].height} run needs about {_gb(peak)} of memory "
@@ -112,29 +114,39 @@ def _gb(n: float) -> str:
 
 
 # --- the memory model ---------------------------------------------------------
-# Peak resident memory of one stage, measured with benchmarks/memory.py (peak RSS
-# of a fresh process running a few iterations at several sizes; README "Memory"):
-#   peak ≈ BASE + pixels · (activation bytes per pixel) + optimizer state.
-# Activations: every VGG layer up to conv5_1 kept for the backward pass, the
-# input transform, the image and its gradient. The optimizer state is exact:
-# L-BFGS keeps 2 fp32 vectors per history entry plus ~4 work vectors of the
-# image's size; Adam keeps 2.
-BASE_BYTES = {"cpu": 700_000_000, "cuda": 400_000_000, "mps": 400_000_000}
-ACTIVATION_BYTES_PER_PIXEL = {torch.float32: 2600.0, torch.bfloat16: 1500.0, torch.float16: 1500.0}
-#: Headroom for allocator fragmentation and what the model leaves out.
-SAFETY = 1.15
+# Peak resident memory of one stage, fitted to benchmarks/memory.py (peak RSS of a
+# fresh process on the book's pair, 2-core AMD EPYC, torch 2.13 CPU; RESULTS.md):
+#   peak ≈ BASE + pixels · activation bytes + pixels · history entries · HISTORY.
+# Activations: 3-iteration runs at 256..1536 px lie on a line of 2164 B/pixel
+# (bf16) and 3232 B/pixel (fp32) above ~0.45 GB (torch, the weights, the inputs).
+# L-BFGS stores 2 fp32 image-size vectors per history entry (24 B/pixel), but a
+# full history measured 38 B/pixel/entry at 256 px and 62 at 512 px: the heap
+# fragments as history vectors interleave with freed activations. The model
+# takes the larger figure. Adam keeps two moments and the gradient.
+BASE_BYTES = {"cpu": 450_000_000, "cuda": 450_000_000, "mps": 450_000_000}
+ACTIVATION_BYTES_PER_PIXEL = {torch.float32: 3300.0, torch.bfloat16: 2200.0, torch.float16: 2200.0}
+HISTORY_BYTES_PER_PIXEL = 64.0
+ADAM_BYTES_PER_PIXEL = 3 * 12.0
+#: Headroom for what the fit leaves out (allocator rounding, the output image).
+SAFETY = 1.1
 
 
 def estimate_peak_bytes(
-    h: int, w: int, cfg: StyleConfig, dtype: torch.dtype, device: torch.device
+    h: int, w: int, cfg: StyleConfig, dtype: torch.dtype, device: torch.device, iterations: int = 0
 ) -> int:
-    """Estimated peak memory in bytes of optimizing an (h, w) image with ``cfg``."""
+    """Estimated peak memory in bytes of optimizing an (h, w) image with ``cfg``.
+
+    ``iterations`` (0 = the config's) bounds how many L-BFGS history entries fill.
+    """
     pixels = h * w
-    image_bytes = 3 * 4 * pixels
-    vectors = 2 * cfg.lbfgs_history + 4 if cfg.optimizer == "lbfgs" else 3
-    activations = ACTIVATION_BYTES_PER_PIXEL.get(dtype, 2600.0) * pixels
-    base = BASE_BYTES.get(device.type, 700_000_000)
-    return int(SAFETY * (base + activations + vectors * image_bytes))
+    if cfg.optimizer == "lbfgs":
+        entries = min(cfg.lbfgs_history, iterations or cfg.iterations)
+        state = HISTORY_BYTES_PER_PIXEL * entries * pixels
+    else:
+        state = ADAM_BYTES_PER_PIXEL * pixels
+    activations = ACTIVATION_BYTES_PER_PIXEL.get(dtype, 3300.0) * pixels
+    base = BASE_BYTES.get(device.type, 450_000_000)
+    return int(SAFETY * (base + activations + state))
 
 
 def largest_fitting_size(
