@@ -89,7 +89,7 @@ SPECS: dict[str, BackboneSpec] = {
         channels=(64, 128, 256, 512, 512),
         input_space="imagenet-rgb-normalized",
         content_layers=("conv4_4",),
-        source=f"torchvision {wts.TORCHVISION_FILES['vgg19'].url} (or --weights PATH)",
+        source=f"torchvision {wts.TORCHVISION_FILES['vgg19'].url} (or a local weights file)",
     ),
 }
 
