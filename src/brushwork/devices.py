@@ -60,10 +60,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """True where the CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
+    """True where the CPU has native bf16 dot products (AVX512-BF16 or AMX).
+
+    Not ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``: that is true on any
+    AVX-512 CPU, where oneDNN only emulates bf16, several times slower than fp32.
+    """
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+        return any(bool(getattr(cpu, name)()) for name in checks if hasattr(cpu, name))
+    except RuntimeError:
         return False
 
 
