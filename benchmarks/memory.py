@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parents[1] / "shared" / "images" / "d2l"
 
 CHILD = """
-import json, resource, sys, torch
+import json, sys, torch
 from brushwork import stylize
 from brushwork.config import StyleConfig
 from brushwork.devices import resolve_precision
@@ -35,7 +35,9 @@ cfg = StyleConfig(**opts)
 dev = torch.device("cpu")
 h, w = img.height, img.width
 est = estimate_peak_bytes(h, w, cfg, resolve_precision(cfg.precision, dev), dev)
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM (this process's peak), not ru_maxrss, which Linux carries over exec from the parent.
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+rss = int(hwm.split()[1]) * 1024
 print(json.dumps({"h": h, "w": w, "rss": rss, "estimate": est}))
 """
 
