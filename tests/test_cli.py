@@ -327,6 +327,11 @@ def test_demo_takes_the_preset_over_its_own_defaults(capsys, tmp_path) -> None:
     assert max(Image.open(out).size) == 384  # fast's size, not the demo's 448
     record = json.loads((tmp_path / "demo.png.json").read_text())
     assert (record["config"]["size"], record["iterations_run"]) == (384, 2)
+    # Flags the demo also has defaults for win over them.
+    small = tmp_path / "small.png"
+    code, err = run(capsys, "demo", "-o", str(small), "-q", "--size", "64", "--iterations", "2")
+    assert code == 0, err
+    assert max(Image.open(small).size) == 64
 
 
 def test_help_shows_each_default_once(capsys) -> None:

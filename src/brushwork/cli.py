@@ -260,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
             args.plot = out.with_name(out.stem + "-loss.png")
     if args.command == "texture":
         flags["size"] = max(args.canvas)  # the texture's own --size WxH
-    cfg = make_config(args.preset, **_below_preset(base, args.preset), **flags)
+    cfg = make_config(args.preset, **{**_below_preset(base, args.preset), **flags})
     if args.command == "stylize":
         files["content"] = Path(args.content)
         if args.mask is not None:
