@@ -37,6 +37,16 @@ def autumn_oak(shared_images: Path) -> Path:
     return shared_images / "d2l" / "autumn_oak.jpg"
 
 
+@pytest.fixture(scope="session")
+def starry(shared_images: Path) -> Path:
+    return shared_images / "styles" / "starry_night.jpg"
+
+
+@pytest.fixture(scope="session")
+def wave(shared_images: Path) -> Path:
+    return shared_images / "styles" / "hokusai_great_wave.jpg"
+
+
 @pytest.fixture
 def small_pair(tmp_path: Path, rainier: Path, autumn_oak: Path) -> tuple[Path, Path]:
     """Small copies of the book's pair (fast to decode in CLI tests)."""

@@ -23,16 +23,6 @@ LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
 @pytest.fixture(scope="module")
-def starry(shared_images: Path) -> Path:
-    return shared_images / "styles" / "starry_night.jpg"
-
-
-@pytest.fixture(scope="module")
-def wave(shared_images: Path) -> Path:
-    return shared_images / "styles" / "hokusai_great_wave.jpg"
-
-
-@pytest.fixture(scope="module")
 def vgg():
     net, _ = build_backbone("vgg16", layers=LAYERS)
     return net

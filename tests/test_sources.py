@@ -20,16 +20,6 @@ MEAN = np.array([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1)
 
 
-@pytest.fixture(scope="module")
-def starry(shared_images: Path) -> Path:
-    return shared_images / "styles" / "starry_night.jpg"
-
-
-@pytest.fixture(scope="module")
-def wave(shared_images: Path) -> Path:
-    return shared_images / "styles" / "hokusai_great_wave.jpg"
-
-
 def save_labels(path: Path, labels: np.ndarray) -> Path:
     Image.fromarray(labels.astype(np.uint8)).save(path)  # mode L: gray values are labels
     return path
