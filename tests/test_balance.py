@@ -66,3 +66,21 @@ def test_models_prints_what_runs_use(capsys: pytest.CaptureFixture[str]) -> None
         line for line in out.splitlines() if "(default)" in line and "lbfgs" in line
     )
     assert "0.00102" in default_line and "0.000204" not in out.split("vgg19")[0].split("adam")[0]
+
+
+def test_auto_balance_weights_scale_with_strength() -> None:
+    from brushwork.balance import AUTO_STYLE_WEIGHT, AUTO_TV_WEIGHT
+
+    for strength in (0.3, 1.0, 3.0):
+        w = resolve_loss_weights(
+            "caffe-bgr-255",
+            optimizer="lbfgs",
+            style_loss="gram",
+            content_weight=None,
+            style_weight=None,
+            tv_weight=None,
+            has_content=True,
+            balance="auto",
+            strength=strength,
+        )
+        assert (w.content, w.style, w.tv) == (1.0, AUTO_STYLE_WEIGHT * strength, AUTO_TV_WEIGHT)

@@ -382,3 +382,18 @@ def test_second_ctrl_c_exits_130_without_a_traceback(small_pair, tmp_path) -> No
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     # No half-written output: either the whole image or nothing.
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_score_adds_the_quality_metric_to_the_record(capsys, small_pair, out) -> None:
+    from brushwork.images import load_image
+    from brushwork.quality import QualityMeter
+
+    content, style = small_pair
+    flags = ["--size", "64", "--iterations", "5", "--balance", "auto", "--score"]
+    code, err = run(capsys, "stylize", str(content), str(style), "-o", str(out), "-q", *flags)
+    assert code == 0, err
+    record = json.loads((out.parent / "out.png.json").read_text())
+    q = QualityMeter().score(load_image(out), load_image(content), load_image(style))
+    assert record["quality"]["gap_closed"] == pytest.approx(q.gap_closed, abs=1e-6)
+    assert record["quality"]["content_distance"] == pytest.approx(q.content_distance, abs=1e-6)
+    assert 0.05 < q.gap_closed < 1 and f"style gap closed {q.gap_closed:.3f}" in err

@@ -14,6 +14,7 @@ from brushwork.backbones import build_backbone
 from brushwork.cli import main
 from brushwork.color import rgb_to_ycbcr
 from brushwork.config import StyleConfig, pyramid_sizes
+from brushwork.images import load_image
 from brushwork.losses import gram_matrix
 from brushwork.pixels import style_size, to_tensor
 
@@ -273,3 +274,26 @@ def test_impossible_combinations_exit_2(tmp_path: Path, small_pair, capsys, star
         code = main(["stylize", str(content), str(style), "-o", out, "-q", *extra])
         err = capsys.readouterr().err
         assert code == 2 and needle in err and "Traceback" not in err, (extra, err)
+
+
+def test_strength_paints_more_on_every_painting(rainier: Path, starry: Path, wave: Path) -> None:
+    """--balance auto --strength: higher strength closes more of the style gap and moves
+    further from the photo, with each painting (the quality metric, brushwork.quality)."""
+    from brushwork.quality import QualityMeter
+
+    meter = QualityMeter()
+    content = load_image(rainier)
+    for painting in (starry, wave):
+        style = load_image(painting)
+        q = {
+            s: meter.score(
+                stylize(content, style, size=96, iterations=40, balance="auto", strength=s),
+                content,
+                style,
+            )
+            for s in (0.1, 1.0, 10.0)
+        }
+        gaps = [q[s].gap_closed for s in (0.1, 1.0, 10.0)]
+        moved = [q[s].content_distance for s in (0.1, 1.0, 10.0)]
+        assert gaps == sorted(gaps) and gaps[-1] > gaps[0] + 0.1, gaps
+        assert moved == sorted(moved), moved

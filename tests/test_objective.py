@@ -309,3 +309,40 @@ def test_region_objective_matches_numpy(
             want += wl * share * loss
     want *= CAFFE_WEIGHTS.style
     assert got == pytest.approx(want, rel=1e-4)
+
+
+# --- relative terms (the auto balance) ---------------------------------------------------
+
+
+def test_relative_terms_are_errors_over_their_targets_energy(
+    net: VGGFeatures, content: torch.Tensor, oak: torch.Tensor, x: torch.Tensor
+) -> None:
+    """style = Σ_l w_l ‖G_l − T_l‖² / ‖T_l‖², content = ‖F − F_c‖² / ‖F_c‖² (as means)."""
+    weights = LossWeights(content=2.0, style=3.0, tv=0.0)
+    obj = Objective(
+        net,
+        content=content,
+        styles=[StyleSource([oak], [1.0])],
+        content_layers=CONTENT_LAYERS,
+        style_layers=STYLE_LAYERS,
+        style_layer_weights=LAYER_WEIGHTS,
+        loss_weights=weights,
+        style_loss="gram",
+        prepare=lambda t: t,
+        channels_last=False,
+        relative_losses=True,
+    )
+    fx, fs = feats(net, x, STYLE_LAYERS), feats(net, oak, STYLE_LAYERS)
+    per_layer = [
+        np.mean((np_gram(fx[n]) - np_gram(fs[n])) ** 2) / np.mean(np_gram(fs[n]) ** 2)
+        for n in STYLE_LAYERS
+    ]
+    parts = obj(x)
+    assert parts.style.item() == pytest.approx(3.0 * np.dot(LAYER_WEIGHTS, per_layer), rel=1e-4)
+    cx, cc = feats(net, x, CONTENT_LAYERS), feats(net, content, CONTENT_LAYERS)
+    n = CONTENT_LAYERS[0]
+    want = np.mean((cx[n] - cc[n]) ** 2) / np.mean(cc[n] ** 2)
+    assert parts.content.item() == pytest.approx(2.0 * want, rel=1e-4)
+    # The same weights give the same balance whatever the feature scale: scaling the
+    # targets' network input changes no relative term.
+    assert obj(content).content.item() == pytest.approx(0.0, abs=1e-9)

@@ -77,6 +77,18 @@ def default_loss_weights(input_space: str, optimizer: str, style_loss: str) -> L
     )
 
 
+#: The auto balance: every term is relative to its own target's energy
+#: (objective.relative), so these weights are the same on every backbone and painting.
+#: Measured in benchmarks/quality.py (README "Quality").
+AUTO_STYLE_WEIGHT = 1.0
+AUTO_TV_WEIGHT = 1e-3
+
+
+def auto_loss_weights(strength: float) -> LossWeights:
+    """Weights of the auto balance: content 1, style AUTO_STYLE_WEIGHT × strength."""
+    return LossWeights(content=1.0, style=AUTO_STYLE_WEIGHT * strength, tv=AUTO_TV_WEIGHT)
+
+
 def resolve_loss_weights(
     input_space: str,
     *,
@@ -86,9 +98,14 @@ def resolve_loss_weights(
     style_weight: float | None,
     tv_weight: float | None,
     has_content: bool,
+    balance: str = "book",
+    strength: float = 1.0,
 ) -> LossWeights:
     """The run's weights: the user's where set, the defaults elsewhere; no content, weight 0."""
-    default = default_loss_weights(input_space, optimizer, style_loss)
+    if balance == "auto":
+        default = auto_loss_weights(strength)
+    else:
+        default = default_loss_weights(input_space, optimizer, style_loss)
     return LossWeights(
         content=0.0
         if not has_content

@@ -207,6 +207,12 @@ def _add_run_flags(
         help="also save the image every N iterations as OUTPUT_<iteration>.<ext>",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--score",
+        action="store_true",
+        help="measure the result with the quality metric (style gap closed, content "
+        "distance; brushwork.quality) and add it to the run record",
+    )
     add_config_flags(p, skip=skip, defaults=defaults)
 
 
@@ -352,6 +358,12 @@ def _stylize_and_save(
             if bar is not None:
                 bar.close()
     record = {**image.info["brushwork"], "inputs": inputs_record}
+    if args.score and content is not None:
+        from brushwork.images import load_image
+        from brushwork.quality import QualityMeter
+
+        q = QualityMeter().score(image, load_image(content), load_image(styles[0]))
+        record["quality"] = {"gap_closed": q.gap_closed, "content_distance": q.content_distance}
     written = _save_result(image, out, record)
     plot = args.plot
     if plot is not None and records:
@@ -385,6 +397,13 @@ def _stylize_and_save(
             file=sys.stderr,
         )
         return 1
+    if "quality" in record:
+        q = record["quality"]
+        print(
+            f"quality: style gap closed {q['gap_closed']:.3f}, "
+            f"content distance {q['content_distance']:.3f}",
+            file=sys.stderr,
+        )
     if not args.quiet:
         print(
             f"wrote {where}; run record in {sidecar_path(out)} "
@@ -476,7 +495,7 @@ class _ProgressBar:
 
 def _models() -> int:
     from brushwork.backbones import SPECS
-    from brushwork.balance import default_loss_weights
+    from brushwork.balance import auto_loss_weights, default_loss_weights
     from brushwork.weights import (
         ONNX_REQUIREMENT,
         locate_onnx,
@@ -505,13 +524,19 @@ def _models() -> int:
         print(f"  weights: {spec.source}")
         print(f"  status:  {status}")
         print(f"  content layers: {','.join(spec.content_layers)}")
-        print("  default loss weights (content, style, tv), as runs use them:")
+        print("  loss weights (content, style, tv), as runs use them:")
+        auto = auto_loss_weights(1.0)
+        print(
+            f"    auto balance (relative terms): content {auto.content:g}, "
+            f"style {auto.style:g} x strength, tv {auto.tv:g}"
+        )
         for optimizer in ("lbfgs", "adam"):
             for loss in ("gram", "meancov"):
                 w = default_loss_weights(spec.input_space, optimizer, loss)
                 mark = (
                     " (default)"
-                    if (optimizer, loss) == (default.optimizer, default.style_loss)
+                    if (optimizer, loss, default.balance)
+                    == (default.optimizer, default.style_loss, "book")
                     else ""
                 )
                 print(

@@ -24,6 +24,7 @@ StyleFit = Literal["area", "stretch"]
 Optimizer = Literal["adam", "lbfgs"]
 PreserveColor = Literal["none", "luminance", "histogram"]
 StyleLossKind = Literal["gram", "meancov"]
+Balance = Literal["auto", "book"]
 Init = Literal["content", "noise", "style-stats", "image"]
 
 #: Output sides below this cannot pass VGG's four 2x poolings to conv5_1.
@@ -107,6 +108,20 @@ class StyleConfig:
         high=MAX_ITERATIONS,
     )
     lr_decay: float = option(0.1, "learning-rate decay factor", low=0, low_open=True, high=1)
+    balance: Balance = option(
+        "book",
+        "how the loss terms are weighed: auto (each term relative to its own target, so one "
+        "--strength means the same on every painting) or book (the book's raw losses with "
+        "calibrated weights)",
+    )
+    strength: float = option(
+        1.0,
+        "how strongly the painting's style is imposed (auto balance): the style/content "
+        "weight ratio relative to the default",
+        low=0,
+        low_open=True,
+        high=1000,
+    )
     content_weight: float | None = option(
         None, "content loss weight", low=0, default_text=_WEIGHT_DEFAULT
     )
@@ -285,6 +300,8 @@ class StyleOptions(TypedDict, total=False):
     lr: float
     lr_decay_every: int
     lr_decay: float
+    balance: Balance
+    strength: float
     content_weight: float | None
     style_weight: float | None
     tv_weight: float | None

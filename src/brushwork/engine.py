@@ -127,6 +127,8 @@ def stylize(
         style_weight=cfg.style_weight,
         tv_weight=cfg.tv_weight,
         has_content=content is not None,
+        balance=cfg.balance,
+        strength=cfg.strength,
     )
     mode = color_mode(cfg.preserve_color)
     bounds = pixel_bounds(device) if cfg.clamp else None
@@ -150,6 +152,7 @@ def stylize(
             style_loss=cfg.style_loss,
             prepare=mode.network_view,
             channels_last=cfg.channels_last,
+            relative_losses=cfg.balance == "auto",
         )
         if x is None:
             x = _init_image(init, content_rgb, inputs.styles[0], init_img, generator, device)

@@ -110,11 +110,39 @@ def style_losses(
     return StyleLoss(target) if mask is None else MaskedStyleLoss(target, mask)
 
 
+class Scaled(nn.Module):
+    """A loss times a fixed factor (crowsonkb's ``Scale``)."""
+
+    def __init__(self, loss: nn.Module, factor: float) -> None:
+        super().__init__()
+        self.loss, self.factor = loss, factor
+
+    def forward(self, features: Tensor) -> Tensor:
+        out: Tensor = self.loss(features) * self.factor
+        return out
+
+
+def relative(loss: nn.Module, like: Tensor) -> nn.Module:
+    """``loss`` divided by its value at zero features: the energy of its target.
+
+    For the Gram MSE that is mean(T²), for the content MSE mean(F_c²), for the
+    mean/covariance loss mean(μ_t²) + mean(Σ_t²): each term then measures its
+    error relative to its own target, whatever the layer's or the network's
+    feature scale and whatever the painting, so one set of weights means the
+    same balance on every pair (the quality metric is relative too).
+    """
+    with torch.no_grad():
+        energy = float(loss(torch.zeros_like(like)))
+    return Scaled(loss, 1.0 / energy) if energy > 0 else loss
+
+
 class Objective:
     """Σ content + Σ style + TV, each weighted, for one stage.
 
     ``prepare`` maps the normalized composite image to what the network sees
-    (the colour mode's ``network_view``); targets pass through it too.
+    (the colour mode's ``network_view``); targets pass through it too. With
+    ``relative``, every content and style term is divided by its target's
+    energy (:func:`relative`); without, the terms are the book's raw MSEs.
     """
 
     def __init__(
@@ -130,6 +158,7 @@ class Objective:
         style_loss: str,
         prepare: Callable[[Tensor], Tensor],
         channels_last: bool,
+        relative_losses: bool = False,
     ) -> None:
         self.net = net
         self.prepare = prepare
@@ -145,7 +174,12 @@ class Objective:
             if use_content:
                 assert content is not None
                 cf = self.features(content, self.content_layers)
-                self.content_losses = {n: ContentLoss(cf[n]) for n in self.content_layers}
+                self.content_losses = {
+                    n: relative(ContentLoss(cf[n]), cf[n])
+                    if relative_losses
+                    else ContentLoss(cf[n])
+                    for n in self.content_layers
+                }
             self.style_losses: list[tuple[str, float, nn.Module]] = []
             for source in styles:
                 per_image = [self.features(img, self.style_layers) for img in source.images]
@@ -155,9 +189,13 @@ class Objective:
                         h, w = source.region.shape[-2:]
                         size = net.spec.feature_size(name, h, w)
                         mask = F.interpolate(source.region, size=size, mode="nearest")
-                    loss = style_losses(
-                        style_loss, [f[name] for f in per_image], source.blend, mask
-                    )
+                    feats = [f[name] for f in per_image]
+                    loss = style_losses(style_loss, feats, source.blend, mask)
+                    if relative_losses:
+                        like = feats[0]
+                        if mask is not None:
+                            like = like.new_zeros((1, like.shape[1], *mask.shape[-2:]))
+                        loss = relative(loss, like)
                     self.style_losses.append((name, layer_weight[name] * source.share, loss))
 
     def features(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:

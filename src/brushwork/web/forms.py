@@ -23,7 +23,15 @@ from brushwork.options import MAX_ITEMS, Option, for_surface
 FieldKind = Literal["select", "int", "float", "bool", "list", "floats"]
 
 #: Drawn outside the "more settings" fold; every other field, new ones included, goes inside it.
-PRIMARY = ("size", "iterations", "content_weight", "style_weight", "tv_weight")
+PRIMARY = (
+    "size",
+    "iterations",
+    "balance",
+    "strength",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+)
 
 #: Items of list fields (layer names such as conv4_2). Anything else is refused
 #: before it reaches the engine.

@@ -1,0 +1,177 @@
+"""Quality benchmark: how painted, how recognizable, how fast, on every open pair.
+
+Every content (the book's rainier.jpg and scikit-image's astronaut, coffee, chelsea,
+rocket) with every painting (the book's autumn oak, starry night, shipwreck, great
+wave), at 512 px, for the defaults and two other strengths. Scored with
+brushwork.quality (the fixed metric), timed whole (wall clock of stylize). Writes a
+table into RESULTS.md and a contact sheet (content | style | low | default | high)
+into docs/gallery/quality.jpg.
+
+    python benchmarks/quality.py                 # all 20 pairs, 3 strengths (~45 min here)
+    python benchmarks/quality.py --pairs rainier+starry_night --strengths 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from brushwork import stylize
+from brushwork.demo import demo_photo_path
+from brushwork.images import atomic_write, encode_image, load_image
+from brushwork.quality import QualityMeter
+
+ROOT = Path(__file__).resolve().parent
+SHARED = ROOT.parents[1] / "shared" / "images"
+SKIMAGE = demo_photo_path().parent
+CONTENTS = {
+    "rainier": SHARED / "d2l" / "rainier.jpg",
+    "astronaut": SKIMAGE / "astronaut.png",
+    "coffee": SKIMAGE / "coffee.png",
+    "chelsea": SKIMAGE / "chelsea.png",
+    "rocket": SKIMAGE / "rocket.jpg",
+}
+STYLES = {
+    "autumn_oak": SHARED / "d2l" / "autumn_oak.jpg",
+    "starry_night": SHARED / "styles" / "starry_night.jpg",
+    "shipwreck": SHARED / "styles" / "shipwreck.jpg",
+    "great_wave": SHARED / "styles" / "hokusai_great_wave.jpg",
+}
+#: neural-style's published 512 px results on the issue's closed pairs (issue 9).
+NEURAL_STYLE = {"gap": 0.74, "content": 0.88}
+TARGET = {"gap": 0.72, "content": 0.85}
+THUMB = 180
+
+
+def run_pair(
+    meter: QualityMeter, content: str, style: str, strengths: list[float], size: int
+) -> list[dict[str, Any]]:
+    c, s = load_image(CONTENTS[content]), load_image(STYLES[style])
+    rows = []
+    for strength in strengths:
+        t = time.perf_counter()
+        img = stylize(c, s, size=size, strength=strength)
+        seconds = time.perf_counter() - t
+        q = meter.score(img, c, s)
+        rows.append(
+            {
+                "content": content,
+                "style": style,
+                "strength": strength,
+                "gap": round(q.gap_closed, 4),
+                "content_distance": round(q.content_distance, 4),
+                "seconds": round(seconds, 1),
+                "image": img,
+            }
+        )
+        print(
+            f"{content:9} {style:12} strength {strength:<4g} gap {q.gap_closed:.3f} "
+            f"content {q.content_distance:.3f} {seconds:.1f} s",
+            flush=True,
+        )
+    return rows
+
+
+def thumb(img: Image.Image) -> Image.Image:
+    small = img.copy()
+    small.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+    cell = Image.new("RGB", (THUMB, THUMB), (255, 255, 255))
+    cell.paste(small, ((THUMB - small.width) // 2, (THUMB - small.height) // 2))
+    return cell
+
+
+def contact_sheet(rows: list[dict[str, Any]], strengths: list[float], path: Path) -> None:
+    """content | style | one column per strength, a row per pair."""
+    pairs = list(dict.fromkeys((r["content"], r["style"]) for r in rows))
+    cols = 2 + len(strengths)
+    head = 22
+    sheet = Image.new("RGB", (cols * THUMB, head + len(pairs) * THUMB), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    titles = ["content", "style"] + ["default" if s == 1 else f"strength {s:g}" for s in strengths]
+    for i, t in enumerate(titles):
+        draw.text((i * THUMB + 6, 5), t, fill=(0, 0, 0))
+    for j, (c, s) in enumerate(pairs):
+        y = head + j * THUMB
+        sheet.paste(thumb(load_image(CONTENTS[c])), (0, y))
+        sheet.paste(thumb(load_image(STYLES[s])), (THUMB, y))
+        for i, strength in enumerate(strengths):
+            r = next(
+                x for x in rows if (x["content"], x["style"], x["strength"]) == (c, s, strength)
+            )
+            sheet.paste(thumb(r["image"]), ((2 + i) * THUMB, y))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, encode_image(sheet, "JPEG"))
+
+
+def table(rows: list[dict[str, Any]], strengths: list[float]) -> str:
+    lines = [
+        "| content | style | "
+        + " | ".join(f"strength {s:g}: gap / content / s" for s in strengths)
+        + " |",
+        "|---|---|" + "---|" * len(strengths),
+    ]
+    pairs = list(dict.fromkeys((r["content"], r["style"]) for r in rows))
+    for c, s in pairs:
+        cells = []
+        for strength in strengths:
+            r = next(
+                x for x in rows if (x["content"], x["style"], x["strength"]) == (c, s, strength)
+            )
+            cells.append(f"{r['gap']:.3f} / {r['content_distance']:.3f} / {r['seconds']:.0f}")
+        lines.append(f"| {c} | {s} | " + " | ".join(cells) + " |")
+    for strength in strengths:
+        sel = [r for r in rows if r["strength"] == strength]
+        gap = sum(r["gap"] for r in sel) / len(sel)
+        cd = sum(r["content_distance"] for r in sel) / len(sel)
+        secs = sum(r["seconds"] for r in sel) / len(sel)
+        lines.append(
+            f"| **mean, strength {strength:g}** | | gap {gap:.3f}, content {cd:.3f}, {secs:.1f} s; "
+            f"min gap {min(r['gap'] for r in sel):.3f}, max content "
+            f"{max(r['content_distance'] for r in sel):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--pairs", default="", help="CONTENT+STYLE,... (default: all)")
+    p.add_argument("--strengths", default="0.3,1,3")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--no-write", action="store_true")
+    a = p.parse_args()
+    strengths = [float(s) for s in a.strengths.split(",")]
+    pairs = (
+        [tuple(x.split("+")) for x in a.pairs.split(",")]
+        if a.pairs
+        else [(c, s) for c in CONTENTS for s in STYLES]
+    )
+    meter = QualityMeter()
+    rows: list[dict[str, Any]] = []
+    for c, s in pairs:
+        rows += run_pair(meter, c, s, strengths, a.size)
+    text = table(rows, strengths)
+    print(text)
+    if not a.no_write:
+        contact_sheet(rows, strengths, ROOT.parent / "docs" / "gallery" / "quality.jpg")
+        (ROOT / "cache").mkdir(exist_ok=True)
+        data = [{k: v for k, v in r.items() if k != "image"} for r in rows]
+        atomic_write(ROOT / "cache" / "quality.json", json.dumps(data, indent=1).encode())
+        with open(ROOT / "RESULTS.md", "a") as f:
+            f.write(
+                f"\n## Quality ({datetime.date.today().isoformat()}, {a.size} px)\n\n"
+                "`python benchmarks/quality.py`: gap closed / content distance "
+                "(brushwork.quality) / seconds of the whole stylize call. Targets: gap >= "
+                f"{TARGET['gap']} at content <= {TARGET['content']}; neural-style's published "
+                f"mean: gap {NEURAL_STYLE['gap']}, content {NEURAL_STYLE['content']}.\n\n{text}\n"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""How painted a result is, and how much of the photo it keeps: one metric for all.
+
+The definition is fixed (issue "Paintings, not filters"), so that figures from
+the CLI, the studio and the benchmarks agree:
+
+* network: the default VGG-16, on post-ReLU layers (deliberately not the conv
+  layers the default objective optimizes), fp32;
+* style distance: the mean over relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 of
+  ‖G(x) − G(s)‖_F / ‖G(s)‖_F, with G = FFᵀ/(h·w) in fp32 and the style image
+  resized, keeping its aspect ratio, to the output's area;
+* style gap closed: 1 − d(result) / d(content photo at the output's size);
+* content distance: ‖relu4_2(result) − relu4_2(content)‖ / ‖relu4_2(content)‖.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from brushwork.backbones import VGGFeatures, build_backbone
+from brushwork.pixels import resize, to_tensor
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The metric of one result: higher ``gap_closed`` is more painted, higher
+    ``content_distance`` is further from the photo."""
+
+    gap_closed: float
+    content_distance: float
+    style_distance: float  # d(result)
+    start_distance: float  # d(content photo)
+
+
+def gram(f: Tensor) -> Tensor:
+    """G = F Fᵀ / (h·w) of features (1, c, h, w), fp32 (c, c)."""
+    _, c, h, w = f.shape
+    m = f.float().reshape(c, h * w)
+    return m @ m.T / (h * w)
+
+
+class QualityMeter:
+    """Scores results with the fixed metric; holds the network between calls."""
+
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.device = device or torch.device("cpu")
+        net, _ = build_backbone("vgg16", layers=(*STYLE_LAYERS, CONTENT_LAYER))
+        self.net: VGGFeatures = net.to(self.device)
+        self._style: dict[tuple[int, int, int], list[Tensor]] = {}
+
+    def _features(self, img: Image.Image) -> dict[str, Tensor]:
+        with torch.no_grad():
+            out: dict[str, Tensor] = self.net(
+                to_tensor(img, self.device), (*STYLE_LAYERS, CONTENT_LAYER)
+            )
+            return out
+
+    def style_grams(self, style: Image.Image, h: int, w: int) -> list[Tensor]:
+        """The style's Grams at the output's area, keeping the style's aspect ratio."""
+        key = (id(style), h, w)
+        if key not in self._style:
+            sw, sh = style.size
+            f = math.sqrt(h * w / (sw * sh))
+            feats = self._features(resize(style, max(16, round(sh * f)), max(16, round(sw * f))))
+            self._style[key] = [gram(feats[n]) for n in STYLE_LAYERS]
+        return self._style[key]
+
+    def style_distance(self, feats: dict[str, Tensor], targets: list[Tensor]) -> float:
+        d = [
+            float(torch.linalg.norm(gram(feats[n]) - t) / torch.linalg.norm(t))
+            for n, t in zip(STYLE_LAYERS, targets, strict=True)
+        ]
+        return sum(d) / len(d)
+
+    def score(self, result: Image.Image, content: Image.Image, style: Image.Image) -> Quality:
+        """The metric of ``result``, painted from ``content`` in the style of ``style``."""
+        w, h = result.size
+        targets = self.style_grams(style, h, w)
+        fr = self._features(result)
+        fc = self._features(resize(content, h, w))
+        start = self.style_distance(fc, targets)
+        d = self.style_distance(fr, targets)
+        ref = fc[CONTENT_LAYER].float()
+        moved = float(torch.linalg.norm(fr[CONTENT_LAYER].float() - ref) / torch.linalg.norm(ref))
+        return Quality(1.0 - d / start, moved, d, start)
