@@ -76,10 +76,29 @@ def test_validate_accepts_the_extremes() -> None:
 
 
 def test_config_is_the_source_of_defaults() -> None:
-    """stylize, the CLI and the studio take their defaults from the fields themselves."""
-    cfg = StyleConfig()
+    """The CLI with no flags, the studio's form and the CLI's help all take their
+    defaults from StyleConfig's fields; none restates one."""
+    import re
+
+    from brushwork.cli import _config_overrides, build_parser
+    from brushwork.web.forms import form_fields
+
+    parser = build_parser()
+    args = parser.parse_args(["stylize", "photo.jpg", "art.jpg", "-o", "out.png"])
+    assert _config_overrides(args) == {} and make_config() == StyleConfig()
+    defaults = StyleConfig()
+    for f in form_fields():
+        assert f.to_json()["default"] == _json(getattr(defaults, f.name)), f.name
+    sub = next(a for a in parser._actions if a.dest == "command").choices  # type: ignore[attr-defined]
+    text = re.sub(r"\s+", " ", sub["stylize"].format_help())
     for opt in OPTIONS:
-        assert getattr(cfg, opt.name) == opt.default
+        if "cli" in opt.surfaces:
+            assert f"(default: {opt.shown_default()})" in text, opt.name
+            assert opt.default == getattr(defaults, opt.name)
+
+
+def _json(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def test_presets_and_overrides() -> None:
