@@ -82,8 +82,23 @@ def main() -> int:
         return only is None or only == name
 
     if want("default"):
-        out, times["default"] = run(cat, starry, size=384)
-        save("default", strip([("content", cat), ("style", Image.open(starry)), ("default", out)]))
+        # The real defaults: 256 -> 512 px, 60 L-BFGS iterations per scale, auto balance.
+        out, times["default"] = run(cat, starry, iterations=60)
+        rocket = photo("rocket.jpg")
+        ship, _ = run(rocket, shipwreck, iterations=60)
+        save(
+            "default",
+            strip(
+                [
+                    ("content", cat),
+                    ("style", Image.open(starry)),
+                    ("default", out),
+                    ("content", rocket),
+                    ("style", Image.open(shipwreck)),
+                    ("default", ship),
+                ]
+            ),
+        )
     if want("color"):
         plain, _ = run(coffee, wave, size=384)
         lum, times["luminance"] = run(coffee, wave, size=384, preserve_color="luminance")

@@ -58,14 +58,20 @@ def test_user_weights_win_and_textures_have_no_content() -> None:
 
 
 def test_models_prints_what_runs_use(capsys: pytest.CaptureFixture[str]) -> None:
+    from brushwork.balance import auto_loss_weights
     from brushwork.cli import main
 
     assert main(["models"]) == 0
     out = capsys.readouterr().out
+    vgg16 = out.split("vgg19")[0]
     default_line = next(
-        line for line in out.splitlines() if "(default)" in line and "lbfgs" in line
+        line for line in vgg16.splitlines() if "(default)" in line and "auto" in line
     )
-    assert "0.00102" in default_line and "0.000204" not in out.split("vgg19")[0].split("adam")[0]
+    w = auto_loss_weights(1.0)
+    assert f"content {w.content:g}, style {w.style:g} x strength, tv {w.tv:g}" in default_line
+    # The book balance shows the weights an L-BFGS run really uses: 5x the calibration.
+    lbfgs = next(line for line in vgg16.splitlines() if "lbfgs" in line and "gram" in line)
+    assert "0.00102" in lbfgs and "0.000204" not in lbfgs
 
 
 def test_auto_balance_weights_scale_with_strength() -> None:

@@ -326,7 +326,7 @@ def test_demo_takes_the_preset_over_its_own_defaults(capsys, tmp_path) -> None:
     assert code == 0, err
     assert max(Image.open(out).size) == 384  # fast's size, not the demo's 448
     record = json.loads((tmp_path / "demo.png.json").read_text())
-    assert (record["config"]["size"], record["iterations_run"]) == (384, 2)
+    assert (record["config"]["size"], record["iterations_run"]) == (384, 2)  # fast: one scale
     # Flags the demo also has defaults for win over them.
     small = tmp_path / "small.png"
     code, err = run(capsys, "demo", "-o", str(small), "-q", "--size", "64", "--iterations", "2")
@@ -352,7 +352,7 @@ def test_help_shows_each_default_once(capsys) -> None:
         "--size SIZE long side of the output in pixels (aspect ratio is kept) (default: 448)"
         in (compact)
     )
-    assert "--iterations ITERATIONS optimizer iterations (per scale) (default: 200)" in compact
+    assert "--iterations ITERATIONS optimizer iterations (per scale) (default: 60)" in compact
 
 
 def test_second_ctrl_c_exits_130_without_a_traceback(small_pair, tmp_path) -> None:

@@ -123,7 +123,7 @@ def test_bf16_reaches_the_fp32_objective_within_1_percent(
     from brushwork.objective import Objective, StyleSource
     from brushwork.pixels import resize, style_size, to_tensor
 
-    kw = dict(size=128, iterations=60, optimizer=optimizer)
+    kw = dict(size=128, iterations=60, optimizer=optimizer, balance="book", scales=1)
     results = {p: stylize(rainier, autumn_oak, precision=p, **kw) for p in ("fp32", "bf16")}
     layers = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
     net, loaded = build_backbone("vgg16", layers=("conv4_3", *layers))

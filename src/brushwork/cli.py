@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 import tempfile
@@ -111,7 +112,7 @@ def add_config_flags(
 
 #: The demo's own defaults, below presets and flags: small enough for under a
 #: minute on a 2-core CPU.
-DEMO_OPTIONS: dict[str, Any] = {"size": 448, "iterations": 200}
+DEMO_OPTIONS: dict[str, Any] = {"size": 448}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # the second Ctrl-C: the user wants out now
         print("brushwork: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `brushwork models | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -527,9 +531,11 @@ def _models() -> int:
         print("  loss weights (content, style, tv), as runs use them:")
         auto = auto_loss_weights(1.0)
         print(
-            f"    auto balance (relative terms): content {auto.content:g}, "
+            f"    --balance auto (relative terms): content {auto.content:g}, "
             f"style {auto.style:g} x strength, tv {auto.tv:g}"
+            + (" (default)" if default.balance == "auto" else "")
         )
+        print("    --balance book (raw terms), by optimizer and style loss:")
         for optimizer in ("lbfgs", "adam"):
             for loss in ("gram", "meancov"):
                 w = default_loss_weights(spec.input_space, optimizer, loss)

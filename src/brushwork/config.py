@@ -73,16 +73,18 @@ class StyleConfig:
         low=MIN_SIZE,
         high=MAX_SIZE,
     )
-    iterations: int = option(200, "optimizer iterations (per scale)", low=1, high=MAX_ITERATIONS)
+    # 60 per scale on a 256 -> 512 pyramid: the coarse scale lays the large strokes
+    # cheaply; measured in benchmarks/quality.py (README "Quality").
+    iterations: int = option(60, "optimizer iterations (per scale)", low=1, high=MAX_ITERATIONS)
     scales: int = option(
-        1,
+        2,
         "coarse-to-fine pyramid: number of scales from --min-size up to --size "
         "(1 = single scale; 0 = automatic, one scale per √2 step)",
         low=0,
         high=MAX_SCALES,
     )
     min_size: int = option(
-        128, "long side of the pyramid's first scale", low=MIN_SIZE, high=MAX_SIZE
+        256, "long side of the pyramid's first scale", low=MIN_SIZE, high=MAX_SIZE
     )
     # L-BFGS by default: on the book's pair at 512 px it reaches a 6x lower objective than
     # Adam at equal time (benchmarks/RESULTS.md, "time to quality").
@@ -109,7 +111,7 @@ class StyleConfig:
     )
     lr_decay: float = option(0.1, "learning-rate decay factor", low=0, low_open=True, high=1)
     balance: Balance = option(
-        "book",
+        "auto",
         "how the loss terms are weighed: auto (each term relative to its own target, so one "
         "--strength means the same on every painting) or book (the book's raw losses with "
         "calibrated weights)",
@@ -336,12 +338,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr_decay": 0.1,
         "style_fit": "stretch",
         "clamp": False,
+        "balance": "book",
     },
     # A quick look: small and short.
-    "fast": {"size": 384, "iterations": 80},
+    "fast": {"size": 384, "scales": 1, "iterations": 60},
     # The best picture: coarse-to-fine from 128 px to 1024 px in √2 steps, each scale
     # until it converges (or 150 iterations), matching statistics of the style.
-    "quality": {"size": 1024, "scales": 0, "iterations": 150, "tol": 2e-3, "tol_window": 20},
+    "quality": {
+        "size": 1024,
+        "scales": 0,
+        "min_size": 128,
+        "iterations": 150,
+        "tol": 2e-3,
+        "tol_window": 20,
+    },
 }
 
 
