@@ -155,3 +155,43 @@ def test_bf16_reaches_the_fp32_objective_within_1_percent(
         assert abs(value["bf16"] - value["fp32"]) <= 0.01 * value["fp32"], value
     else:
         assert abs(value["bf16"] - value["fp32"]) <= 0.03 * value["fp32"], value
+
+
+def test_shared_network_gives_the_same_image(rainier: Path, autumn_oak: Path) -> None:
+    from brushwork import load_network
+
+    kw = dict(size=48, iterations=5, seed=3)
+    network = load_network(make_config(None, **kw))
+    fresh = np.asarray(stylize(rainier, autumn_oak, **kw))
+    shared = np.asarray(stylize(rainier, autumn_oak, network=network, **kw))
+    np.testing.assert_array_equal(fresh, shared)
+    assert network.fits(make_config(None, **kw))
+    # Other layers than it was built for, or another precision: not this network.
+    assert not network.fits(make_config(None, content_layers=("conv5_3",), **kw))
+    assert not network.fits(make_config(None, precision="fp32", **kw))
+
+
+def test_start_image_and_extra_loss(rainier: Path, autumn_oak: Path) -> None:
+    import torch
+
+    from brushwork.pixels import normalize
+
+    grey = Image.new("RGB", (72, 48), (128, 128, 128))
+    # Stopped before its first iteration, the run returns the start image, not the photo.
+    kept = stylize(rainier, autumn_oak, size=72, start=grey, should_stop=lambda: True)
+    assert np.abs(rgb_array(kept) - 128 / 255).max() < 2 / 255
+
+    # A heavy extra term pulling every pixel to mid-grey wins over style and content.
+    target = normalize(torch.full((1, 3, 1, 1), 0.5))
+    seen: list[tuple[int, ...]] = []
+
+    def pull(x: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(x.shape))
+        return 1e4 * ((x - target) ** 2).mean()
+
+    pulled = stylize(rainier, autumn_oak, size=72, iterations=15, extra_loss=pull)
+    plain = stylize(rainier, autumn_oak, size=72, iterations=15)
+    dist_pulled = np.abs(rgb_array(pulled) - 0.5).mean()
+    dist_plain = np.abs(rgb_array(plain) - 0.5).mean()
+    assert dist_pulled < 0.5 * dist_plain, (dist_pulled, dist_plain)
+    assert seen and all(s[:2] == (1, 3) for s in seen)

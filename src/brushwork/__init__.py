@@ -15,11 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BrushworkError", "Progress", "StyleConfig", "stylize", "__version__"]
+__all__ = [
+    "BrushworkError",
+    "Progress",
+    "StyleConfig",
+    "load_network",
+    "stylize",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from brushwork.config import StyleConfig
-    from brushwork.engine import stylize
+    from brushwork.engine import load_network, stylize
     from brushwork.errors import BrushworkError
     from brushwork.progress import Progress
 
@@ -29,6 +36,10 @@ def __getattr__(name: str) -> Any:
         from brushwork.engine import stylize
 
         return stylize
+    if name == "load_network":
+        from brushwork.engine import load_network
+
+        return load_network
     if name == "Progress":
         from brushwork.progress import Progress
 

@@ -15,6 +15,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 import torch
@@ -23,14 +24,14 @@ from PIL import Image
 from torch import Tensor
 
 from brushwork import __version__
-from brushwork.backbones import build_backbone
+from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone
 from brushwork.balance import LossWeights, resolve_loss_weights
 from brushwork.color import ColorMode, color_mode
 from brushwork.config import StyleConfig, StyleOptions
 from brushwork.devices import resolve_device, resolve_precision, tune_cpu_allocator
 from brushwork.errors import ConfigError
 from brushwork.images import ImageInput, load_image
-from brushwork.objective import Objective
+from brushwork.objective import LossParts, Objective
 from brushwork.optimize import Schedule, Step, optimize
 from brushwork.pixels import (
     normalize,
@@ -46,6 +47,59 @@ from brushwork.progress import Progress, ProgressCallback
 from brushwork.sources import as_list, load_style_inputs
 
 
+@dataclass(frozen=True)
+class Network:
+    """A loaded, frozen backbone that several runs can share (batch, video).
+
+    Build it with :func:`load_network`; :func:`stylize` uses it when it
+    :meth:`fits` the run's config and builds its own otherwise.
+    """
+
+    net: VGGFeatures
+    loaded: LoadedWeights
+    key: tuple[Any, ...]
+    layers: frozenset[str]
+
+    def fits(self, config: StyleConfig) -> bool:
+        """True when a run with ``config`` can use this network as it is."""
+        spec = check_config(config, n_styles=1)
+        return _network_key(config) == self.key and set(
+            content_layers(config, spec) + config.style_layers
+        ) <= set(self.layers)
+
+
+def _network_key(cfg: StyleConfig) -> tuple[Any, ...]:
+    device = resolve_device(cfg.device)
+    dtype = resolve_precision(cfg.precision, device)
+    weights = None if cfg.model_weights is None else str(cfg.model_weights)
+    return (cfg.model, weights, cfg.pooling, str(device), str(dtype), cfg.channels_last)
+
+
+def load_network(config: StyleConfig | None = None, **options: Unpack[StyleOptions]) -> Network:
+    """Load the backbone a run with this config needs, once, for many runs.
+
+    Raises:
+        BrushworkError: for a bad config or missing weights.
+    """
+    cfg = dataclasses.replace(config or StyleConfig(), **options)
+    spec = check_config(cfg, n_styles=1)
+    device = resolve_device(cfg.device)
+    dtype = resolve_precision(cfg.precision, device)
+    layers = content_layers(cfg, spec) + cfg.style_layers
+    net, loaded = build_backbone(
+        cfg.model, layers=layers, weights=cfg.model_weights, pooling=cfg.pooling
+    )
+    net = net.to(device=device, dtype=dtype)
+    if cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return Network(net, loaded, _network_key(cfg), frozenset(layers))
+
+
+#: An extra loss term: the normalized composite image (1, 3, h, w) at the
+#: stage's size -> a weighted fp32 scalar added to the total (video's temporal loss).
+ExtraLoss = Callable[[Tensor], Tensor]
+
+
 def stylize(
     content: ImageInput | None,
     style: ImageInput | Sequence[ImageInput],
@@ -57,6 +111,9 @@ def stylize(
     callback: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     preview_every: int = 0,
+    network: Network | None = None,
+    start: ImageInput | None = None,
+    extra_loss: ExtraLoss | None = None,
     **options: Unpack[StyleOptions],
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (Gatys et al., as the d2l book teaches it).
@@ -73,6 +130,13 @@ def stylize(
         should_stop: polled every iteration; returning True ends the run early
             (the current image is returned, the final record says "cancelled").
         preview_every: attach the current image to every N-th progress record.
+        network: a backbone from :func:`load_network`, reused when it fits the
+            config (batch and video runs load the weights once).
+        start: start from this image (resized to the first stage) instead of
+            ``config.init``; it is not recorded in the config (video frames
+            start from the previous output, warped).
+        extra_loss: an extra term added to every stage's total loss, e.g.
+            video's temporal consistency; it sees the image at each stage's size.
 
     Returns:
         The result as an RGB PIL image. ``image.info["brushwork"]`` holds the run
@@ -104,21 +168,17 @@ def stylize(
     )
     init_img = load_image(cfg.init_image, "init") if cfg.init_image is not None else None
     init = "noise" if content is None and cfg.init == "content" else cfg.init
+    if start is not None:
+        init_img, init = load_image(start, "start"), "image"
 
     if device.type == "cpu":
         tune_cpu_allocator()
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     c_layers = content_layers(cfg, spec)
-    net, loaded = build_backbone(
-        cfg.model,
-        layers=c_layers + cfg.style_layers,
-        weights=cfg.model_weights,
-        pooling=cfg.pooling,
-    )
-    net = net.to(device=device, dtype=dtype)
-    if cfg.channels_last:
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if network is None or not network.fits(cfg):
+        network = load_network(cfg)
+    net, loaded = network.net, network.loaded
     loss_weights = resolve_loss_weights(
         loaded.spec.input_space,
         optimizer=cfg.optimizer,
@@ -172,7 +232,7 @@ def stylize(
         )
         outcome = optimize(
             x,
-            objective,
+            objective if extra_loss is None else _with_extra(objective, extra_loss),
             schedule,
             bounds=bounds,
             should_stop=should_stop,
@@ -199,6 +259,14 @@ def stylize(
     )
     report.finish(x, image, stopped, cfg.lr)
     return image
+
+
+def _with_extra(objective: Objective, extra: ExtraLoss) -> Callable[[Tensor], LossParts]:
+    def total(x: Tensor) -> LossParts:
+        parts = objective(x)
+        return parts._replace(total=parts.total + extra(x).float())
+
+    return total
 
 
 class _Reporter:
@@ -360,4 +428,12 @@ def run_record(
     }
 
 
-__all__ = ["Progress", "ProgressCallback", "run_record", "stylize"]
+__all__ = [
+    "ExtraLoss",
+    "Network",
+    "Progress",
+    "ProgressCallback",
+    "load_network",
+    "run_record",
+    "stylize",
+]
