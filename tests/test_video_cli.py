@@ -185,3 +185,34 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, clip, style, case, needles)
     assert src.read_bytes() == before
     if case != "same":
         assert not out.exists()
+
+
+def test_ctrl_c_encodes_the_frames_done(tmp_path: Path, clip: Path, style: Path) -> None:
+    """A real SIGINT to a real process: exit 130, a playable video of the finished frames."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "interrupted.mp4"
+    store = tmp_path / "interrupted.mp4.frames"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "brushwork", "video", str(clip), str(style), "-o", str(out),
+            "--size", "64", "--iterations", "3", "--frame-iterations", "100000", "-q",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (store / "000001.png.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # well into frame 2, which would take 100000 iterations
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted after 1 of 4 frames" in err and "Traceback" not in err
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 1

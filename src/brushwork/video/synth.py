@@ -54,9 +54,9 @@ def zoom(
 ) -> list[Frame]:
     """A zoom in by ``rate`` per frame about ``center`` (in photo pixels).
 
-    Frame t shows photo(center + (p − c_out) / rate^t) for output pixel p, so
-    the backward flow at p is (p − c_out)(1/rate − 1)·... measured per frame:
-    pixel p of frame t was at c_out + (p − c_out)/rate in frame t−1.
+    Frame t shows photo(center + (p − c) / rate^t) at output pixel p, with c
+    the frame's centre, so pixel p of frame t was at c + (p − c) / rate in
+    frame t−1: the backward flow is (p − c)(1/rate − 1).
     """
     w, h = size
     cx, cy = center
@@ -77,20 +77,32 @@ def moving_object(
     start: tuple[int, int],
     step: tuple[int, int],
     pan_step: tuple[float, float] = (0.0, 0.0),
+    round_shape: bool = False,
 ) -> tuple[list[Frame], list[tuple[int, int, int, int]]]:
-    """An opaque rectangle cut from ``sprite`` moving by ``step`` px per frame.
+    """An opaque object cut from ``sprite`` moving by ``step`` px per frame.
 
-    The background is still (or pans by ``pan_step``). Returns the frames and
-    each frame's object box (x0, y0, x1, y1), so a test knows which pixels a
-    frame uncovers: those of the previous box not in the current one.
+    The object is the ``box`` (w, h) rectangle, or the ellipse inside it with
+    ``round_shape``. The background is still (or pans by ``pan_step``). Returns
+    the frames and each frame's object box (x0, y0, x1, y1), so a test knows
+    which pixels a frame uncovers: those of the previous box not in the current one.
     """
     bw, bh = box
     patch = np.asarray(sprite.convert("RGB").resize((bw, bh), Image.Resampling.LANCZOS))
+    inside = np.ones((bh, bw), bool)
+    if round_shape:
+        ys, xs = np.mgrid[0:bh, 0:bw]
+        inside = ((xs + 0.5 - bw / 2) / (bw / 2)) ** 2 + ((ys + 0.5 - bh / 2) / (bh / 2)) ** 2 <= 1
     bg = pan(background, frames, size, pan_step)
     boxes = []
     for t, frame in enumerate(bg):
         x0, y0 = start[0] + t * step[0], start[1] + t * step[1]
-        frame[y0 : y0 + bh, x0 : x0 + bw] = patch
+        # Clip to the frame: the object may enter or leave it.
+        fx0, fy0 = max(x0, 0), max(y0, 0)
+        fx1, fy1 = min(x0 + bw, frame.shape[1]), min(y0 + bh, frame.shape[0])
+        if fx0 < fx1 and fy0 < fy1:
+            region = frame[fy0:fy1, fx0:fx1]
+            sub = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+            region[inside[sub]] = patch[sub][inside[sub]]
         boxes.append((x0, y0, x0 + bw, y0 + bh))
     return bg, boxes
 
