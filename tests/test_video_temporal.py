@@ -93,3 +93,44 @@ def test_the_term_pulls_stylize_towards_its_target(small_pair: tuple[Path, Path]
     tied_left, tied_right = distance(tied)
     assert tied_right < 0.5 * free_right  # pulled to the target where trusted
     assert tied_left > 0.7 * free_left  # left to the style where not
+
+
+def test_long_term_targets_are_earlier_frames_warped_onto_this_one(rainier: Path) -> None:
+    """With each "output" equal to its content frame, every warped target must
+    reproduce the current frame where its mask trusts it; each pixel is trusted
+    in at most one target (frames 1, 2 and 4 back)."""
+    from brushwork.pixels import rgb01
+    from brushwork.video.flow import to_gray
+    from brushwork.video.run import FrameHistory, temporal_term
+    from brushwork.video.synth import pan
+
+    photo = Image.open(rainier).convert("RGB").resize((400, 267), Image.Resampling.LANCZOS)
+    frames = pan(photo, 5, (128, 96), (2.5, 1.0), origin=(80.0, 60.0))
+    history = FrameHistory()
+    for t in range(4):
+        history.keep(t + 1, to_gray(frames[t]), frames[t].astype(np.float32) / 255)
+    start, loss = temporal_term(
+        to_gray(frames[4]), 5, history, long_term=True, weight=1.0, device=torch.device("cpu")
+    )
+    assert loss.targets.shape == (3, 3, 96, 128) and loss.masks.shape == (3, 1, 96, 128)
+    masks = loss.masks.numpy()
+    assert masks.sum(0).max() <= 1.0
+    assert masks[0].mean() > 0.85  # most pixels tie to the previous frame
+    # In a monotone pan nothing hidden from t-1 was seen 2 or 4 frames back
+    # (new pixels enter at the edge), so the longer targets are nearly empty.
+    assert masks[1:].mean() < 0.03
+    current = frames[4].astype(np.float64) / 255
+    for j in range(3):
+        target = rgb01(loss.targets[j : j + 1])[0].permute(1, 2, 0).numpy()
+        m = masks[j, 0] > 0
+        if m.sum() > 50:
+            assert np.abs(target - current)[m].mean() < 0.03  # under 8 levels
+    # The start image is the previous frame warped: close to the current frame inside.
+    inner = np.abs(np.asarray(start, np.float64) / 255 - current)[8:-8, 8:-8]
+    assert inner.mean() < 0.03
+    # Short-term only: one target, the same as the long-term's first.
+    _, short = temporal_term(
+        to_gray(frames[4]), 5, history, long_term=False, weight=1.0, device=torch.device("cpu")
+    )
+    assert short.targets.shape[0] == 1
+    torch.testing.assert_close(short.targets[0], loss.targets[0])

@@ -255,7 +255,7 @@ def _stored(store: Path, index: int, key: str, input_sha: str, prev_sha: str) ->
 
 
 @dataclass
-class _History:
+class FrameHistory:
     """The last few frames: grey content (for flow) and float RGB outputs (for warping)."""
 
     gray: dict[int, NDArray[np.uint8]] = dataclasses.field(default_factory=dict)
@@ -270,7 +270,7 @@ class _History:
 def temporal_term(
     gray: NDArray[np.uint8],
     index: int,
-    history: _History,
+    history: FrameHistory,
     *,
     long_term: bool,
     weight: float,
@@ -359,7 +359,7 @@ def render(
     if network is None:
         network = load_network(plan.first)
     n = plan.info.frames
-    history = _History()
+    history = FrameHistory()
     t0 = time.perf_counter()
     timed: list[float] = []  # seconds of computed frames of the kind still to come
     first_seconds: float | None = None
