@@ -95,7 +95,7 @@ def main() -> None:
             t0 = time.perf_counter()
             result = stylize_video(
                 src, style, str(out) + "/", config=cfg, temporal_weight=w, long_term=long_term,
-                network=network,
+                network=network, frame_iterations=args.frame_iterations,
             )  # fmt: skip
             wall = time.perf_counter() - t0
             outs = [np.asarray(Image.open(out / f"{i:06d}.png")) for i in range(1, args.frames + 1)]

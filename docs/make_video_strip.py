@@ -77,16 +77,21 @@ def main() -> None:
     style = Image.open(SHARED / args.style).convert("RGB")
     cfg = StyleConfig(size=args.size, iterations=args.iterations)
     network = load_network(cfg)
-    results = {}
-    for w in (0.0, DEFAULT_TEMPORAL_WEIGHT):
-        out = args.work / f"w{w:g}.mp4"
-        stylize_video(src, style, out, config=cfg, temporal_weight=w, fps=args.fps, network=network)
-        store = args.work / f"w{w:g}.mp4.frames"
-        results[w] = [Image.open(p).convert("RGB") for p in sorted(store.glob("*.png"))]
     # Eight consecutive frames from the middle of the clip: flicker is frame-to-frame.
     mid = len(frames) // 2 - 4
     pick = range(mid, mid + 8)
-    size = results[0.0][0].size
+    results: dict[float, list[Image.Image | None]] = {}
+    for w in (0.0, DEFAULT_TEMPORAL_WEIGHT):
+        out = args.work / f"w{w:g}.mp4"
+        # Per-frame results do not depend on other frames: only the strip's are made.
+        cut = {"start": mid / args.fps, "duration": 8 / args.fps} if w == 0 else {}
+        stylize_video(
+            src, style, out, config=cfg, temporal_weight=w, fps=args.fps, network=network, **cut
+        )
+        store = args.work / f"w{w:g}.mp4.frames"
+        images = [Image.open(p).convert("RGB") for p in sorted(store.glob("*.png"))]
+        results[w] = [None] * mid + images if w == 0 else images
+    size = results[DEFAULT_TEMPORAL_WEIGHT][0].size
     rows = [
         [Image.fromarray(frames[i]).resize(size) for i in pick],
         [results[0.0][i] for i in pick],
@@ -96,7 +101,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     strip(rows, labels).save(args.out / "video-strip.jpg", quality=90)
     for w, name in ((0.0, "video-per-frame.gif"), (DEFAULT_TEMPORAL_WEIGHT, "video-temporal.gif")):
-        imgs = results[w]
+        imgs = [results[w][i] for i in pick]
         imgs[0].save(
             args.work / name,
             save_all=True,

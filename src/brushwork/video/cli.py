@@ -50,7 +50,7 @@ def add_video_parser(sub: Any) -> None:
     """Add ``video`` to the ``brushwork`` subcommands (``sub`` from add_subparsers)."""
     from brushwork.cli import add_config_flags
     from brushwork.config import PRESETS
-    from brushwork.video.run import DEFAULT_TEMPORAL_WEIGHT, LATER_FRACTION
+    from brushwork.video.run import DEFAULT_TEMPORAL_WEIGHT
 
     p = sub.add_parser(
         "video",
@@ -81,7 +81,7 @@ def add_video_parser(sub: Any) -> None:
         default=None,
         metavar="N",
         help="iterations of each frame after the first, in one stage at full size "
-        f"(default: {LATER_FRACTION:.3g} of --iterations)",
+        "(default: a third of --iterations, rounded)",
     )
     p.add_argument(
         "--long-term",

@@ -41,7 +41,7 @@ from PIL import Image
 from brushwork import __version__
 from brushwork.config import Stage, StyleConfig
 from brushwork.engine import Network, load_network, stylize
-from brushwork.errors import ConfigError
+from brushwork.errors import BrushworkError, ConfigError
 from brushwork.images import ImageInput, atomic_write, load_image, save_image, sidecar_path
 from brushwork.pixels import fit_long_side, normalize
 from brushwork.progress import Progress
@@ -248,10 +248,8 @@ def _stored(store: Path, index: int, key: str, input_sha: str, prev_sha: str) ->
         ):
             return None
         return load_image(path, "stored frame")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    except Exception:  # a damaged PNG in the store: recompute it
-        return None
+    except (OSError, ValueError, KeyError, TypeError, BrushworkError):
+        return None  # missing, or a damaged record or PNG: compute the frame again
 
 
 @dataclass
