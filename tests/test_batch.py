@@ -283,6 +283,7 @@ def test_bad_input_fails_once_and_exits_1(
         (["--manifest", "jobs.csv"], "either --manifest or --content"),
         (["--format", "gif"], "invalid choice"),
         (["--ray", "--ray-address", "x:1"], "not allowed with argument"),
+        (["--ray-address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(
@@ -312,3 +313,32 @@ def test_output_folder_may_not_be_an_input_folder(
     argv = ["batch", "--content", str(contents), "--style", str(styles), "-o", str(contents)]
     assert main(argv) == 2
     assert "is an input directory" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_finished_jobs(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    """A real SIGINT to a real batch: exit 130, the finished job kept, nothing half-written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    contents, styles = folders
+    out = tmp_path / "out"
+    argv = ["batch", "--content", str(contents), "--style", str(styles), "-o", str(out), "-q"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "brushwork", *argv, "--size", "64", "--iterations", "80"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*.png.json")) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted; 1 finished jobs kept" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] and summary["counts"]["done"] == 1
+    assert summary["counts"]["cancelled"] == 1
+    assert len(list(out.glob("*.png"))) == 1 and not list(out.glob(".*"))

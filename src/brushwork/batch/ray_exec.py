@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -93,8 +94,11 @@ class RayExecutor:
             quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
             try:
                 if address is None:
-                    ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
+                    # "local": a new runtime even where `ray start` left an address file
+                    # behind (plain ray.init() would join that cluster, or wait on it).
+                    ray.init("local", num_cpus=num_cpus, include_dashboard=False, **quiet)
                 else:
+                    _check_reachable(address)
                     ray.init(address=address, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
@@ -203,6 +207,20 @@ class RayExecutor:
         self._actors.clear()
         if self._started and ray.is_initialized():
             ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a HOST:PORT nobody listens at (ray.init would wait for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", ray://..., or a form Ray itself will judge
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as e:
+        raise BrushworkError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+            "`ray start --head` or check the address"
+        ) from None
 
 
 def _first_line(e: BaseException) -> str:
