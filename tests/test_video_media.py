@@ -147,10 +147,17 @@ def test_a_directory_of_frames_in_natural_order(tmp_path: Path, frames: list[np.
         Image.fromarray(frames[i]).save(d / f"{name}.png")
     (d / "notes.txt").write_text("not a frame")
     assert [p.name for p in frame_files(d)] == ["frame1.png", "frame2.png", "frame10.png"]
-    info = probe_video(d, fps=Fraction(12))
+    info = probe_video(d, fps=12)  # type: ignore[arg-type]  # Python callers pass ints
     assert info.frames == 3 and info.fps == 12 and info.directory
+    assert info.time_base == Fraction(1, 12)
     images = list(read_frames(info))
     np.testing.assert_array_equal(np.asarray(images[2]), frames[7])
+    # Frames in, a video out: 12 fps, one frame every 1/12 s.
+    encode_video(tmp_path / "out.mp4", save_pngs(tmp_path, images), info)
+    back = decoded(tmp_path / "out.mp4")
+    np.testing.assert_allclose([t for t, _, _ in back], [0, 1 / 12, 2 / 12], atol=1e-3)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.streams.video[0].average_rate == 12
 
 
 @pytest.mark.parametrize(

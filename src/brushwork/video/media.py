@@ -98,7 +98,7 @@ def probe_video(
     if not path.exists():
         raise VideoError(f"input '{path}' does not exist")
     if path.is_dir():
-        return _probe_directory(path, start, duration, fps or DEFAULT_DIR_FPS)
+        return _probe_directory(path, start, duration, Fraction(fps or DEFAULT_DIR_FPS))
     if path.stat().st_size == 0:
         raise VideoError(f"input '{path}' is empty (0 bytes)")
     import av
@@ -152,7 +152,7 @@ def _probe_directory(path: Path, start: float, duration: float | None, fps: Frac
     from brushwork.images import load_image
 
     first = load_image(files[0], "frame")
-    time_base = 1 / fps
+    time_base = Fraction(1) / fps
     times = [i / float(fps) for i in range(len(files))]
     return _select(
         path, times, list(range(len(files))), start, duration, first.width, first.height, 0,
