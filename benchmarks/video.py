@@ -58,6 +58,9 @@ def main() -> None:
     ap.add_argument(
         "--long-term", action="store_true", help="also run the default weight long-term"
     )
+    ap.add_argument(
+        "--frame-iterations", type=int, default=None, help="later frames (default: the driver's)"
+    )
     ap.add_argument("--style", default="styles/starry_night.jpg", help="under ../shared/images")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
@@ -114,7 +117,8 @@ def main() -> None:
     base_flicker, base_gap = rows[0][2], rows[0][3]
     print(f"machine: {machine()}")
     print(f"pan: {args.frames} frames of {size[0]}x{size[1]}, step {step[0]:.2f},{step[1]:.2f} px; "
-          f"style {args.style}; iterations per scale {cfg.iterations}")  # fmt: skip
+          f"style {args.style}; iterations per scale {cfg.iterations}, "
+          f"later frames {args.frame_iterations or 'default'}")  # fmt: skip
     print()
     print("| temporal weight | flicker (8-bit levels) | × per-frame | style gap closed | "
           "× per-frame | frame 1 s | later frames s | later / first |")  # fmt: skip
