@@ -34,6 +34,7 @@ from brushwork.batch.worker import (
     JobOutcome,
     JobStarted,
     NetworkCache,
+    Status,
     WorkerInfo,
     run_job,
     this_worker,
@@ -68,8 +69,9 @@ class RayExecutor:
 
     ``address=None`` starts a local Ray runtime with ``num_cpus`` CPUs (unless this
     process is already connected to one, which is then used and left running);
-    an address joins that cluster. ``workers`` fixes the pool size; by default it
-    is as many actors as the live nodes have room for, at most one per job.
+    an address joins that cluster. Either happens when the first jobs run.
+    ``workers`` fixes the pool size; by default it is as many actors as the live
+    nodes have room for, at most one per job.
     """
 
     name = "ray"
@@ -88,23 +90,31 @@ class RayExecutor:
         self.gpus_per_job = gpus_per_job
         self.workers = workers
         self.retries = retries
+        self.address = address
+        self.num_cpus = num_cpus
         self._started = False
         self._actors: list[Any] = []
-        if not ray.is_initialized():
-            quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-            try:
-                if address is None:
-                    # "local": a new runtime even where `ray start` left an address file
-                    # behind (plain ray.init() would join that cluster, or wait on it).
-                    ray.init("local", num_cpus=num_cpus, include_dashboard=False, **quiet)
-                else:
-                    _check_reachable(address)
-                    ray.init(address=address, **quiet)
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
-                raise BrushworkError(f"could not start {where}: {e}".splitlines()[0]) from None
-            self._started = True
-        self.address = ray.get_runtime_context().gcs_address
+        if address is not None:
+            _check_reachable(address)  # before any work; connecting waits for the first job
+
+    def _connect(self) -> None:
+        """Join or start Ray, on the first jobs to run (a rerun that skips all never does)."""
+        if ray.is_initialized():
+            return
+        quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        address = self.address
+        try:
+            if address is None:
+                # "local": a new runtime even where `ray start` left an address file
+                # behind (plain ray.init() would join that cluster, or wait on it).
+                ray.init("local", num_cpus=self.num_cpus, include_dashboard=False, **quiet)
+            else:
+                use_cluster_auth()
+                ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
+            raise BrushworkError(f"could not start {where}: {e}".splitlines()[0]) from None
+        self._started = True
 
     def pool_size(self, n_jobs: int) -> int:
         """Actors that fit on the live nodes (per node: its CPUs and GPUs per job)."""
@@ -150,6 +160,7 @@ class RayExecutor:
         """
         from ray.exceptions import RayActorError, RayError, RayTaskError
 
+        self._connect()
         actors = [self._new_actor() for _ in range(self.pool_size(len(jobs)))]
         try:
             infos: dict[int, WorkerInfo] = dict(
@@ -186,8 +197,11 @@ class RayExecutor:
                         actors[i] = self._new_actor()
                         infos[i] = ray.get(actors[i].info.remote())
                     except RayTaskError as e:
+                        # A terminal's Ctrl-C also reaches workers on this machine: their
+                        # interrupted jobs are cancelled, not failed.
+                        status: Status = "cancelled" if should_stop() else "failed"
                         outcome = JobOutcome(
-                            job.name, "failed", worker=infos[i], error=_first_line(e)
+                            job.name, status, worker=infos[i], error=_first_line(e)
                         )
                     idle.append(i)
                     yield outcome
@@ -207,6 +221,23 @@ class RayExecutor:
         self._actors.clear()
         if self._started and ray.is_initialized():
             ray.shutdown()
+
+
+def use_cluster_auth() -> None:
+    """Join a token-authenticated cluster the way ``ray start`` does.
+
+    ``ray start`` turns token authentication on when a token file exists (Ray >= 2.5x);
+    ``ray.init(address=...)`` then connects without the token unless RAY_AUTH_MODE
+    says so, and waits on "missing authorization header" for ever. Ray's own helper
+    sets RAY_AUTH_MODE=token in this process when a token exists and no mode is set.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def _check_reachable(address: str) -> None:

@@ -61,6 +61,7 @@ class BatchSummary:
     outcomes: tuple[JobOutcome, ...]
     wall_seconds: float
     interrupted: bool
+    startup_seconds: float = 0.0  # from the start to the first job handed to a worker
 
     def counts(self) -> dict[str, int]:
         c = Counter(o.status for o in self.outcomes)
@@ -114,6 +115,7 @@ class BatchSummary:
             "outdir": str(self.outdir),
             "counts": self.counts(),
             "wall_seconds": round(self.wall_seconds, 3),
+            "startup_seconds": round(self.startup_seconds, 3),
             "jobs_per_minute": round(self.jobs_per_minute, 3),
             "interrupted": self.interrupted,
             "by_worker": self.by_worker(),
@@ -158,8 +160,11 @@ def execute(
     emit(BatchPlanned(total=len(jobs), to_run=len(to_run), skipped=len(outcomes)))
     for o in list(outcomes.values()):
         emit(o)
+    first_start: float | None = None
     try:
         for event in executor.run(to_run, should_stop) if to_run else ():
+            if isinstance(event, JobStarted) and first_start is None:
+                first_start = time.perf_counter() - start
             if isinstance(event, JobOutcome):
                 if event.status == "done":
                     event = _write(event, outdir, atomic_write, sidecar_path)
@@ -177,6 +182,7 @@ def execute(
         outcomes=tuple(outcomes[j.name] for j in jobs),
         wall_seconds=time.perf_counter() - start,
         interrupted=should_stop(),
+        startup_seconds=first_start or 0.0,
     )
     text = json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n"
     atomic_write(outdir / SUMMARY_NAME, text.encode())
