@@ -86,6 +86,24 @@ class StyleConfig:
     min_size: int = option(
         256, "long side of the pyramid's first scale", low=MIN_SIZE, high=MAX_SIZE
     )
+    tile: int = option(
+        0,
+        "tile side in pixels of the exact tiled objective at large sizes (0 = automatic: "
+        "untiled when it fits in memory, else the largest tiles that fit)",
+        low=0,
+        high=MAX_SIZE,
+        studio=False,
+    )
+    max_memory: float | None = option(
+        None,
+        "memory budget in GB: tiles and the L-BFGS history shrink to fit it, and a run "
+        "that cannot fit is refused",
+        low=0.5,
+        high=1e6,
+        default_text="what the machine has available",
+        metavar="GB",
+        studio=False,
+    )
     # L-BFGS by default: on the book's pair at 512 px it reaches a 6x lower objective than
     # Adam at equal time (benchmarks/RESULTS.md, "time to quality").
     optimizer: Optimizer = option(
@@ -225,9 +243,14 @@ class StyleConfig:
         """
         if self.stages:
             return self.stages
+        sizes = pyramid_sizes(self.size, self.min_size, self.scales)
         return tuple(
-            Stage(s, self.iterations, self.lr_decay_every)
-            for s in pyramid_sizes(self.size, self.min_size, self.scales)
+            Stage(
+                s,
+                print_iterations(self.iterations, s) if i else self.iterations,
+                self.lr_decay_every,
+            )
+            for i, s in enumerate(sizes)
         )
 
     def validate(self) -> None:
@@ -270,8 +293,22 @@ class StyleConfig:
 OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 
 
+#: Largest ratio between two pyramid scales: a bigger jump upsamples strokes so
+#: far that the next scale must repaint them (256 -> 4096 would be 16x).
+MAX_SCALE_STEP = 2.0
+#: Scales above this long side refine what the coarser ones painted and run
+#: fewer iterations (:func:`print_iterations`).
+FULL_ITERATIONS_SIZE = 1024
+#: The fewest iterations a print scale runs.
+MIN_PRINT_ITERATIONS = 6
+
+
 def pyramid_sizes(size: int, min_size: int, scales: int) -> list[int]:
-    """Long sides of a coarse-to-fine pyramid ending at ``size``."""
+    """Long sides of a coarse-to-fine pyramid ending at ``size``.
+
+    With more than one scale, scales are added where two would be more than
+    :data:`MAX_SCALE_STEP` apart, so that ``--size 4096`` climbs 256, 512, …, 4096.
+    """
     if scales == 1 or min_size >= size:
         return [size]
     if scales == 0:
@@ -280,7 +317,25 @@ def pyramid_sizes(size: int, min_size: int, scales: int) -> list[int]:
             sizes.append(round(sizes[-1] / math.sqrt(2)))
         return sorted(set(sizes))
     ratio = (size / min_size) ** (1 / (scales - 1))
+    if ratio > MAX_SCALE_STEP:
+        ratio = (size / min_size) ** (1 / math.ceil(math.log(size / min_size, MAX_SCALE_STEP)))
+        scales = round(math.log(size / min_size, ratio)) + 1
     return [round(min_size * ratio**i) for i in range(scales - 1)] + [size]
+
+
+def print_iterations(iterations: int, size: int) -> int:
+    """Iterations of a pyramid scale after the first, at long side ``size``.
+
+    Up to :data:`FULL_ITERATIONS_SIZE` every scale runs ``iterations``; above
+    it the count falls as 1/size (the composition is set; each doubling costs
+    4x per iteration and needs fewer to sharpen the strokes it inherits), so a
+    4096 px print runs 60, 60, 60, 30, 15 iterations on its last five scales.
+    """
+    if size <= FULL_ITERATIONS_SIZE:
+        return iterations
+    return max(
+        min(iterations, MIN_PRINT_ITERATIONS), math.ceil(iterations * FULL_ITERATIONS_SIZE / size)
+    )
 
 
 class StyleOptions(TypedDict, total=False):
@@ -296,6 +351,8 @@ class StyleOptions(TypedDict, total=False):
     scales: int
     min_size: int
     optimizer: Optimizer
+    tile: int
+    max_memory: float | None
     lbfgs_history: int
     tol: float
     tol_window: int

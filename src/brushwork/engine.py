@@ -45,6 +45,7 @@ from brushwork.pixels import (
 from brushwork.plan import RunPlan, check_config, content_layers, plan_run
 from brushwork.progress import Progress, ProgressCallback
 from brushwork.sources import as_list, load_style_inputs
+from brushwork.tiled import TiledObjective
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,7 @@ def stylize(
     for si, st in enumerate(plan.stages):
         h, w = st.height, st.width
         content_rgb = rgb_tensor(resize(content_img, h, w), device)
-        objective = Objective(
-            net,
+        terms: dict[str, Any] = dict(
             content=None if content is None else normalize(content_rgb),
             styles=inputs.sources(h, w, content_rgb, mode, device),
             content_layers=c_layers,
@@ -214,6 +214,13 @@ def stylize(
             channels_last=cfg.channels_last,
             relative_losses=cfg.balance == "auto",
         )
+        objective: Objective | TiledObjective
+        if st.tile:
+            # Too large for one graph: the same objective, tile by tile (brushwork.tiled).
+            objective = TiledObjective(net, **terms, tile=st.tile, generator=generator)
+        else:
+            objective = Objective(net, **terms)
+        del terms
         if x is None:
             x = _init_image(init, content_rgb, inputs.styles[0], init_img, generator, device)
         else:
@@ -226,7 +233,7 @@ def stylize(
             lr=cfg.lr,
             lr_decay=cfg.lr_decay,
             lr_decay_every=st.lr_decay_every,
-            lbfgs_history=cfg.lbfgs_history,
+            lbfgs_history=st.lbfgs_history,
             tol=cfg.tol,
             tol_window=cfg.tol_window,
         )
@@ -236,10 +243,15 @@ def stylize(
             schedule,
             bounds=bounds,
             should_stop=should_stop,
-            on_step=report.stage(si, x, content_rgb),
+            on_step=report.stage(
+                si,
+                x,
+                content_rgb,
+                objective.tiles(h, w) if isinstance(objective, TiledObjective) else 1,
+            ),
         )
         report.stage_done(st.iterations, outcome.iterations)
-        ran.append({"height": h, "width": w, "iterations": outcome.iterations})
+        ran.append({"height": h, "width": w, "iterations": outcome.iterations, "tile": st.tile})
         if outcome.stopped:
             stopped = outcome.stopped
             break
@@ -261,9 +273,19 @@ def stylize(
     return image
 
 
-def _with_extra(objective: Objective, extra: ExtraLoss) -> Callable[[Tensor], LossParts]:
+def _with_extra(
+    objective: Callable[[Tensor], LossParts], extra: ExtraLoss
+) -> Callable[[Tensor], LossParts]:
     def total(x: Tensor) -> LossParts:
         parts = objective(x)
+        if not parts.total.requires_grad:  # a tiled objective wrote x.grad itself
+            with torch.enable_grad():
+                xt = x.detach().requires_grad_(True)
+                e = extra(xt).float()
+                (g,) = torch.autograd.grad(e, xt)
+            assert x.grad is not None
+            x.grad += g
+            return parts._replace(total=parts.total + e.detach())
         return parts._replace(total=parts.total + extra(x).float())
 
     return total
@@ -291,10 +313,22 @@ class _Reporter:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def stage(self, index: int, x: Tensor, content_rgb: Tensor) -> Callable[[Step], None]:
+    def stage(
+        self, index: int, x: Tensor, content_rgb: Tensor, tiles: int = 1
+    ) -> Callable[[Step], None]:
         """The ``on_step`` of stage ``index``, optimizing ``x``."""
         h, w = x.shape[-2:]
         stage_iterations = self.plan.stages[index].iterations
+        started = time.perf_counter()
+
+        def eta(done: int) -> float:
+            # An iteration's cost grows with its pixels: this stage's seconds per
+            # pixel-iteration, times what is left here and in the larger stages.
+            rate = (time.perf_counter() - started) / (done * h * w)
+            left = (stage_iterations - done) * h * w + sum(
+                s.iterations * s.height * s.width for s in self.plan.stages[index + 1 :]
+            )
+            return rate * left
 
         def on_step(step: Step) -> None:
             self.last = Progress(
@@ -313,6 +347,8 @@ class _Reporter:
                 lr=step.lr,
                 elapsed=self.elapsed(),
                 converged=step.converged,
+                tiles=tiles,
+                eta=eta(step.iteration),
             )
             if self.callback is not None:
                 every = self.preview_every

@@ -1,7 +1,8 @@
 """The optimization loop of one stage, for any objective and any image.
 
 :func:`optimize` knows nothing of images, styles or networks: it takes a leaf
-tensor, an objective that returns :class:`~brushwork.objective.LossParts`, and
+tensor, an objective that returns :class:`~brushwork.objective.LossParts` (with
+a graph to back-propagate, or detached after writing ``x.grad`` itself), and
 a :class:`Schedule`, and steps until the iterations are spent, the loss
 settles (``tol``), the caller asks to stop, or the loss stops being finite.
 The engine calls it once per pyramid scale; a tiled or a video driver can call
@@ -80,6 +81,13 @@ class _Convergence:
 Values = tuple[float, float, float, float]
 
 
+def _backward(parts: LossParts) -> None:
+    # An objective too large for one graph (brushwork.tiled) writes x.grad
+    # itself and returns detached losses.
+    if parts.total.requires_grad:
+        parts.total.backward()  # type: ignore[no-untyped-call]
+
+
 def _make_step(
     schedule: Schedule,
     x: Tensor,
@@ -103,7 +111,7 @@ def _make_step(
         def closure() -> Tensor:
             lbfgs.zero_grad(set_to_none=True)
             parts = objective(x)
-            parts.total.backward()  # type: ignore[no-untyped-call]
+            _backward(parts)
             first.append(tuple(v.item() for v in parts))  # type: ignore[arg-type]
             return parts.total
 
@@ -124,7 +132,7 @@ def _make_step(
         parts = objective(x)
         values: Values = tuple(v.item() for v in parts)  # type: ignore[assignment]
         if math.isfinite(values[0]):
-            parts.total.backward()  # type: ignore[no-untyped-call]
+            _backward(parts)
             adam.step()
             project()
         return values

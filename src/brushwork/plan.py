@@ -48,6 +48,9 @@ class StagePlan:
     width: int
     iterations: int
     lr_decay_every: int
+    tile: int = 0  # interior tile side of the exact tiled objective; 0 = untiled
+    lbfgs_history: int = 100  # L-BFGS history entries this stage keeps
+    estimated_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,22 +94,102 @@ def plan_run(
             f"{min(h, w)} px, and the network needs at least {need} px; "
             f"use size {fit} or more, or crop the picture"
         )
-    stages = [
-        StagePlan(h, w, st.iterations, st.lr_decay_every)
-        for (h, w), st in sized
-        if min(h, w) >= need
-    ]
+    if max_memory is None and cfg.max_memory is not None:
+        max_memory = int(cfg.max_memory * 1e9)
     available = available_memory(device) if max_memory is None else max_memory
-    peak = max(
-        estimate_peak_bytes(s.height, s.width, cfg, dtype, device, s.iterations) for s in stages
-    )
-    if available is not None and peak > available:
-        raise OutOfMemoryError(
-            f"a {stages[-1].width}x{stages[-1].height} run needs about {_gb(peak)} of memory "
-            f"and {_gb(available)} is available; the largest size that fits is "
-            f"{largest_fitting_size(cfg, content_size, dtype, device, available)} px"
-        )
-    return RunPlan(tuple(stages), peak, available)
+    halo, align = tiling_geometry(cfg, spec)
+    stages = []
+    for (h, w), st in sized:
+        if min(h, w) < need:
+            continue
+        fitted = fit_stage(h, w, st.iterations, cfg, dtype, device, available, halo, align)
+        if fitted is None:
+            fits = largest_fitting_size(cfg, content_size, dtype, device, available or 0)
+            peak = estimate_peak_bytes(h, w, cfg, dtype, device, st.iterations)
+            raise OutOfMemoryError(
+                f"a {w}x{h} run needs about {_gb(peak)} of memory untiled and "
+                f"{_gb(available or 0)} is available, too little even for {MIN_TILE} px "
+                f"tiles; the largest size that fits is {fits} px"
+            )
+        tile, history, peak = fitted
+        stages.append(StagePlan(h, w, st.iterations, st.lr_decay_every, tile, history, peak))
+    return RunPlan(tuple(stages), max(s.estimated_bytes for s in stages), available)
+
+
+def tiling_geometry(cfg: StyleConfig, spec: BackboneSpec) -> tuple[int, int]:
+    """(halo, align) of the tiled objective for the layers ``cfg`` uses."""
+    from brushwork.tiled import receptive_halo
+
+    names = spec.layer_names()
+    return receptive_halo(spec, max(content_layers(cfg, spec) + cfg.style_layers, key=names.index))
+
+
+def fit_stage(
+    h: int,
+    w: int,
+    iterations: int,
+    cfg: StyleConfig,
+    dtype: torch.dtype,
+    device: torch.device,
+    available: int | None,
+    halo: int,
+    align: int,
+) -> tuple[int, int, int] | None:
+    """(tile, L-BFGS history, estimated peak bytes) of one stage, or None if nothing fits.
+
+    Untiled when it fits (or no budget is known) and no ``cfg.tile`` asks
+    otherwise. Tiled, the whole-image buffers and the optimizer state come
+    first: the L-BFGS history shrinks (to no fewer than
+    :data:`MIN_TILED_HISTORY` entries) until the tiles left are at least
+    :data:`MIN_TILE` px; the tiles take the rest.
+    """
+    entries = min(cfg.lbfgs_history, iterations)
+    untiled = estimate_peak_bytes(h, w, cfg, dtype, device, iterations)
+    if cfg.tile == 0 and (available is None or untiled <= available):
+        return 0, entries, untiled
+    if cfg.tile:
+        tile = max(align, cfg.tile // align * align)
+        if tile >= max(h, w):
+            return 0, entries, untiled
+        peak = estimate_tiled_bytes(h, w, tile + 2 * halo, cfg, dtype, device, entries)
+        return (tile, entries, peak) if available is None or peak <= available else None
+    assert available is not None
+    floor = min(entries, MIN_TILED_HISTORY) if cfg.optimizer == "lbfgs" else entries
+    # Tiles below EFFICIENT_TILE spend more on their halos than on themselves
+    # ((512 + 160)² / 512² = 1.7x the work); a shorter history costs less, so it
+    # gives way first. Below the floor of history, the tiles shrink to MIN_TILE.
+    best: tuple[int, int] | None = None
+    for history in range(entries, floor - 1, -1):
+        tile = _largest_tile(h, w, cfg, dtype, device, available, halo, align, history)
+        if tile >= EFFICIENT_TILE or (history == floor and tile >= MIN_TILE):
+            best = tile, history
+            break
+    if best is None:
+        return None
+    tile, history = best
+    return tile, history, estimate_tiled_bytes(h, w, tile + 2 * halo, cfg, dtype, device, history)
+
+
+def _largest_tile(
+    h: int,
+    w: int,
+    cfg: StyleConfig,
+    dtype: torch.dtype,
+    device: torch.device,
+    available: int,
+    halo: int,
+    align: int,
+    history: int,
+) -> int:
+    """The largest aligned interior tile side whose estimate fits in ``available``."""
+    fixed = estimate_tiled_bytes(h, w, 0, cfg, dtype, device, history)
+    spare = (available - fixed) / SAFETY
+    box = math.isqrt(max(0, int(spare / ACTIVATION_BYTES_PER_PIXEL.get(dtype, 3300.0))))
+    return min((box - 2 * halo) // align * align, _ceil_to(max(h, w), align))
+
+
+def _ceil_to(n: int, k: int) -> int:
+    return -(-n // k) * k
 
 
 def _gb(n: float) -> str:
@@ -149,6 +232,51 @@ def estimate_peak_bytes(
     return int(SAFETY * (base + activations + state))
 
 
+#: Tiles at least this large keep the halo's overhead under 1.7x (conv5_1).
+EFFICIENT_TILE = 512
+#: The smallest automatic tile: below it the halo (80 px a side for conv5_1)
+#: costs more than the tile's own pixels.
+MIN_TILE = 128
+#: The shortest L-BFGS history a tiled stage is cut to before it is refused.
+MIN_TILED_HISTORY = 4
+#: Whole-image buffers of a tiled stage, bytes per output pixel beyond the
+#: optimizer state: the image, its gradient and the loop's backup copy (fp32,
+#: 3 channels: 12 B each), the content image twice (RGB and normalized), the
+#: content layer's target map (conv4_2: 512 channels at 1/64 of the pixels, in
+#: the compute dtype), the style image at the output's area and its copy, and
+#: the output image with its colour-mode temporaries.
+TILED_FULL_BYTES_PER_PIXEL = 160.0
+#: L-BFGS state beyond its history: the flat gradient, the previous one and the
+#: direction (fp32, 12 B each); each history entry holds 2 more (24 B).
+LBFGS_BASE_BYTES_PER_PIXEL = 36.0
+LBFGS_ENTRY_BYTES_PER_PIXEL = 24.0
+
+
+def estimate_tiled_bytes(
+    h: int,
+    w: int,
+    box: int,
+    cfg: StyleConfig,
+    dtype: torch.dtype,
+    device: torch.device,
+    history: int,
+) -> int:
+    """Estimated peak bytes of a tiled stage: tile boxes of ``box``² px and ``history``.
+
+    Unlike the untiled fit (:data:`HISTORY_BYTES_PER_PIXEL`), the history is
+    counted at its raw 24 B/pixel/entry: the activations that fragmented the
+    heap there are tile-sized here, far smaller than the history vectors.
+    """
+    pixels = h * w
+    if cfg.optimizer == "lbfgs":
+        state = (LBFGS_BASE_BYTES_PER_PIXEL + LBFGS_ENTRY_BYTES_PER_PIXEL * history) * pixels
+    else:
+        state = ADAM_BYTES_PER_PIXEL * pixels
+    activations = ACTIVATION_BYTES_PER_PIXEL.get(dtype, 3300.0) * box * box
+    base = BASE_BYTES.get(device.type, 450_000_000)
+    return int(SAFETY * (base + activations + state + TILED_FULL_BYTES_PER_PIXEL * pixels))
+
+
 def largest_fitting_size(
     cfg: StyleConfig,
     content_size: tuple[int, int],
@@ -156,13 +284,15 @@ def largest_fitting_size(
     device: torch.device,
     available: int,
 ) -> int:
-    """The largest long side whose estimate fits in ``available`` bytes (binary search)."""
+    """The largest long side that fits in ``available`` bytes, tiled if need be (binary search)."""
     w0, h0 = content_size
+    halo, align = tiling_geometry(cfg, get_spec(cfg.model))
     lo, hi = 0, max(cfg.resolved_stages()[-1].size, 16)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         h, w = fit_long_side(w0, h0, mid)
-        if estimate_peak_bytes(h, w, cfg, dtype, device) <= available:
+        iterations = cfg.resolved_stages()[-1].iterations
+        if fit_stage(h, w, iterations, cfg, dtype, device, available, halo, align) is not None:
             lo = mid
         else:
             hi = mid - 1

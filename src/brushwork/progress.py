@@ -36,6 +36,8 @@ class Progress:
     lr: float
     elapsed: float  # seconds since the run started (after setup)
     converged: bool = False  # this record ended its stage by the tol test
+    tiles: int = 1  # tiles this stage's objective walks per evaluation (1 = untiled)
+    eta: float | None = None  # estimated seconds left in the run
     done: bool = False
     stopped: str | None = None  # None, "cancelled" or "nonfinite" on the final record
     image: Image.Image | None = None
