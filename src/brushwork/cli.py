@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     from brushwork.web.cli import add_serve_parser  # imports no web dependency
 
     add_serve_parser(sub)
+    from brushwork.batch.cli import add_batch_parser  # imports no Ray
+
+    add_batch_parser(sub)
+    from brushwork.video.cli import add_video_parser  # imports no PyAV or OpenCV
+
+    add_video_parser(sub)
     return parser
 
 
@@ -230,6 +236,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from brushwork.web.cli import run_serve
 
             return run_serve(args)
+        if args.command == "batch":
+            from brushwork.batch.cli import run_batch
+
+            return run_batch(args)
+        if args.command == "video":
+            from brushwork.video.cli import run_video
+
+            return run_video(args)
         return _run(args)
     except BrushworkError as e:
         print(f"brushwork: error: {e}", file=sys.stderr)
@@ -466,6 +480,13 @@ class _StopFlag:
             signal.signal(signal.SIGINT, previous)
 
 
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
+
+
 class _ProgressBar:
     """tqdm bar fed by the progress stream: iteration, stage, loss parts, it/s, ETA."""
 
@@ -483,11 +504,15 @@ class _ProgressBar:
         if p.done:
             return
         self.bar.total = p.total_iterations
+        tiles = f" in {p.tiles} tiles" if p.tiles > 1 else ""
         self.bar.set_description(
-            f"stage {p.stage + 1}/{p.stages} {p.height}x{p.width}", refresh=False
+            f"stage {p.stage + 1}/{p.stages} {p.width}x{p.height}{tiles}", refresh=False
         )
+        # tqdm's own ETA assumes equal iterations; later stages cost more per
+        # iteration, so the engine's pixel-weighted estimate is shown instead.
+        eta = "" if p.eta is None else f" ETA {_duration(p.eta)}"
         self.bar.set_postfix_str(
-            f"content {p.content_loss:.3g} style {p.style_loss:.3g} tv {p.tv_loss:.3g}",
+            f"content {p.content_loss:.3g} style {p.style_loss:.3g} tv {p.tv_loss:.3g}{eta}",
             refresh=False,
         )
         self.bar.update(p.iteration - self.bar.n)
