@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from brushwork.cli import main
+from brushwork.images import sidecar_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -397,3 +398,15 @@ def test_score_adds_the_quality_metric_to_the_record(capsys, small_pair, out) ->
     assert record["quality"]["gap_closed"] == pytest.approx(q.gap_closed, abs=1e-6)
     assert record["quality"]["content_distance"] == pytest.approx(q.content_distance, abs=1e-6)
     assert 0.05 < q.gap_closed < 1 and f"style gap closed {q.gap_closed:.3f}" in err
+
+
+def test_dpi_goes_into_the_tiff_and_the_record(capsys, small_pair, tmp_path) -> None:
+    out = tmp_path / "print.tif"
+    code, _ = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "-q",
+                  "--size", "64", "--iterations", "2", "--dpi", "240")  # fmt: skip
+    assert code == 0
+    img = Image.open(out)
+    assert img.format == "TIFF" and tuple(round(float(d)) for d in img.info["dpi"]) == (240, 240)
+    assert json.loads(sidecar_path(out).read_text())["dpi"] == 240
+    code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(out), "--dpi", "-3")
+    assert code == 2 and "--dpi" in err and len(err.strip().splitlines()) == 1

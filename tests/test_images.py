@@ -86,3 +86,17 @@ def test_save_is_atomic_and_writes_record(tmp_path: Path) -> None:
     for ext in (".jpg", ".webp"):
         save_image(Image.new("RGB", (4, 4)), tmp_path / f"o{ext}", record)
         assert Image.open(tmp_path / f"o{ext}").format in ("JPEG", "WEBP")
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".tiff"])
+def test_print_formats_carry_the_dpi(tmp_path: Path, ext: str) -> None:
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    out = tmp_path / f"print{ext}"
+    save_image(img, out, {"seed": 1}, dpi=300)
+    back = Image.open(out)
+    assert back.size == (40, 30)
+    assert tuple(round(float(d)) for d in back.info["dpi"]) == (300, 300)
+    if ext != ".jpg":  # lossless: the very pixels
+        np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
+    assert json.loads(sidecar_path(out).read_text()) == {"seed": 1}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import sys
@@ -47,6 +48,16 @@ def _csv_floats(value: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated numbers, got {value!r}"
         ) from None
+
+
+def _positive_float(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not (math.isfinite(f) and f > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return f
 
 
 def _region_style(value: str) -> tuple[int, str]:
@@ -129,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         type=Path,
-        help="output image (.png, .jpg, .webp); its directory is created if missing",
+        help="output image (.png, .jpg, .webp, .tif); its directory is created if missing",
     )
     p.add_argument(
         "--mask",
@@ -212,6 +223,12 @@ def _add_run_flags(
         default=0,
         metavar="N",
         help="also save the image every N iterations as OUTPUT_<iteration>.<ext>",
+    )
+    p.add_argument(
+        "--dpi",
+        type=_positive_float,
+        default=None,
+        help="print resolution to record in the output file (PNG, JPEG, TIFF) and its record",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -376,13 +393,15 @@ def _stylize_and_save(
             if bar is not None:
                 bar.close()
     record = {**image.info["brushwork"], "inputs": inputs_record}
+    if args.dpi is not None:
+        record["dpi"] = args.dpi
     if args.score and content is not None:
         from brushwork.images import load_image
         from brushwork.quality import QualityMeter
 
         q = QualityMeter().score(image, load_image(content), load_image(styles[0]))
         record["quality"] = {"gap_closed": q.gap_closed, "content_distance": q.content_distance}
-    written = _save_result(image, out, record)
+    written = _save_result(image, out, record, args.dpi)
     plot = args.plot
     if plot is not None and records:
         from brushwork.plot import plot_losses
@@ -431,7 +450,7 @@ def _stylize_and_save(
     return 0
 
 
-def _save_result(image: Any, out: Path, record: dict[str, Any]) -> Path:
+def _save_result(image: Any, out: Path, record: dict[str, Any], dpi: float | None = None) -> Path:
     """Save to ``out``; if that fails after all (disk full, path gone), save elsewhere.
 
     The output location was checked before the run, but a long run gives a disk
@@ -441,14 +460,14 @@ def _save_result(image: Any, out: Path, record: dict[str, Any]) -> Path:
     from brushwork.images import save_image
 
     try:
-        save_image(image, out, record)
+        save_image(image, out, record, dpi=dpi)
         return out
     except OSError:
         pass
     for folder in (Path(tempfile.gettempdir()), Path.cwd()):
         fallback = folder / f"brushwork-rescued-{out.stem}{out.suffix}"
         with contextlib.suppress(OSError):
-            save_image(image, fallback, record)
+            save_image(image, fallback, record, dpi=dpi)
             return fallback
     raise BrushworkError(f"could not write {out}, nor a copy in the temporary directory")
 
