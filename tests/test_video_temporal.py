@@ -134,3 +134,30 @@ def test_long_term_targets_are_earlier_frames_warped_onto_this_one(rainier: Path
     )
     assert short.targets.shape[0] == 1
     torch.testing.assert_close(short.targets[0], loss.targets[0])
+
+
+def test_untrusted_pixels_start_from_the_photo(rainier: Path, autumn_oak: Path) -> None:
+    """Behind a moving object the warp would copy the object; those pixels start from
+    the content frame instead, the trusted ones from the previous output warped."""
+    from brushwork.video.flow import to_gray
+    from brushwork.video.run import FrameHistory, temporal_term
+    from brushwork.video.synth import moving_object
+
+    photo = Image.open(rainier).convert("RGB").resize((300, 200), Image.Resampling.LANCZOS)
+    sprite = Image.open(autumn_oak).convert("RGB")
+    frames, _ = moving_object(
+        photo, sprite, 2, (160, 112), box=(48, 48), start=(30, 32), step=(12, 0)
+    )
+    history = FrameHistory()
+    painted = np.full((112, 160, 3), 0.25, np.float32)  # a flat "previous output"
+    history.keep(1, to_gray(frames[0]), painted)
+    content = frames[1].astype(np.float32) / 255
+    start, loss = temporal_term(
+        to_gray(frames[1]), 2, history, long_term=False, weight=1.0,
+        device=torch.device("cpu"), content=content,
+    )  # fmt: skip
+    got = np.asarray(start, np.float32) / 255
+    trusted = loss.masks[0, 0].numpy() > 0
+    assert 0.02 < (~trusted).mean() < 0.3  # the uncovered strip and the entering edge
+    np.testing.assert_allclose(got[trusted], 0.25, atol=1 / 255)
+    np.testing.assert_allclose(got[~trusted], content[~trusted], atol=1 / 255)

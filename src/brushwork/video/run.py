@@ -4,8 +4,8 @@ Frame 1 gets a full stylization with the caller's config. Each later frame t:
 
 1. DIS flow from t back to t−1 (and forward, for the consistency check);
 2. starts from the previous output warped onto frame t (Ruder's "prevWarped"
-   initialization: disoccluded pixels hold whatever the warp put there, and the
-   optimization repaints them without a temporal constraint);
+   initialization), except where the flow cannot be trusted: disoccluded pixels
+   start from the photo and are repainted without a temporal constraint;
 3. optimizes content + style + TV + ``temporal_weight`` × the masked MSE to
    the warped previous output (:mod:`brushwork.video.temporal`), in one stage at
    the full size with ``frame_iterations`` iterations: it starts near its answer.
@@ -273,8 +273,14 @@ def temporal_term(
     long_term: bool,
     weight: float,
     device: torch.device,
+    content: NDArray[np.float32] | None = None,
 ) -> tuple[Image.Image, TemporalLoss]:
-    """The start image (previous output warped onto this frame) and the temporal loss."""
+    """The start image and the temporal loss of frame ``index``.
+
+    The start is the previous output warped onto this frame; where the flow
+    cannot be trusted (mask 0: disoccluded, entering the frame, motion
+    boundaries) it is the ``content`` frame (h, w, 3) in 0..1, if given.
+    """
     back = LONG_TERM if long_term else (1,)
     pairs, outs = [], []
     for j in back:
@@ -286,7 +292,15 @@ def temporal_term(
     targets = torch.from_numpy(np.stack(warped)).permute(0, 3, 1, 2).to(device)
     mask_t = torch.from_numpy(np.stack(masks))[:, None].to(device)
     loss = TemporalLoss(normalize(targets), mask_t, weight)
-    start = Image.fromarray((np.clip(warped[0], 0, 1) * 255 + 0.5).astype(np.uint8))
+    first = warped[0]
+    if content is not None:
+        # Ruder starts disoccluded pixels from the warped image and lets the
+        # optimization repaint them, but with a third of the iterations it does
+        # not: behind a moving object the warp copies the object's colours, and
+        # once those pixels are background again the temporal term keeps the
+        # streak for good (seen in the demo). The photo there repaints cleanly.
+        first = np.where(pairs[0].mask[..., None] > 0, first, content)
+    start = Image.fromarray((np.clip(first, 0, 1) * 255 + 0.5).astype(np.uint8))
     return start, loss
 
 
@@ -397,6 +411,7 @@ def render(
                     long_term=plan.long_term,
                     weight=plan.temporal_weight,
                     device=device,
+                    content=(content_arr / np.float32(255)).astype(np.float32),
                 )
 
             def on_progress(p: Progress, index: int = index, done: int = done) -> None:
