@@ -63,7 +63,7 @@ class Network:
 
     def fits(self, config: StyleConfig) -> bool:
         """True when a run with ``config`` can use this network as it is."""
-        spec = check_config(config, n_styles=1)
+        spec = check_config(config)
         return _network_key(config) == self.key and set(
             content_layers(config, spec) + config.style_layers
         ) <= set(self.layers)
@@ -83,7 +83,7 @@ def load_network(config: StyleConfig | None = None, **options: Unpack[StyleOptio
         BrushworkError: for a bad config or missing weights.
     """
     cfg = dataclasses.replace(config or StyleConfig(), **options)
-    spec = check_config(cfg, n_styles=1)
+    spec = check_config(cfg)
     device = resolve_device(cfg.device)
     dtype = resolve_precision(cfg.precision, device)
     layers = content_layers(cfg, spec) + cfg.style_layers

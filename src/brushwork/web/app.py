@@ -52,6 +52,7 @@ log = logging.getLogger("brushwork.web")
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 25_000_000
+#: The studio's size limit when the memory model cannot say (no memory figure).
 MAX_SIDE = 2048
 #: Style images one job may blend (the engine's ``style_blend`` weighs them);
 #: the page offers up to this many style slots.
@@ -446,13 +447,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error(status, str(detail))
 
 
+def memory_max_side() -> int:
+    """The largest long side the memory model fits here for a 3:2 photo at the defaults."""
+    import torch
+
+    from brushwork.config import MAX_SIZE, StyleConfig
+    from brushwork.devices import available_memory, resolve_device, resolve_precision
+    from brushwork.plan import largest_fitting_size
+
+    cfg = StyleConfig(size=MAX_SIZE)
+    device = resolve_device(cfg.device)
+    available = available_memory(device)
+    if available is None:
+        return MAX_SIDE
+    dtype: torch.dtype = resolve_precision(cfg.precision, device)
+    return max(MAX_SIDE // 4, largest_fitting_size(cfg, (3000, 2000), dtype, device, available))
+
+
 def create_app(
     data_dir: Path,
     *,
     max_queue: int = MAX_QUEUE,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = MAX_UPLOAD_PIXELS,
-    max_side: int = MAX_SIDE,
+    max_side: int | None = None,
     max_styles: int = MAX_STYLES,
     gate: threading.Event | None = None,
     preview_interval: float = PREVIEW_INTERVAL,
@@ -465,7 +483,9 @@ def create_app(
         data_dir: uploads and the gallery live here (created if missing).
         max_queue: jobs that may wait at once; past it a submit gets HTTP 429.
         max_upload_bytes, max_pixels: per-upload limits (pixels checked by decoding).
-        max_side: largest output long side a job may ask for.
+        max_side: largest output long side a job may ask for; None = what the
+            memory model says fits on this machine (a 3:2 photo, default settings,
+            tiled at print sizes), or :data:`MAX_SIDE` when memory is unknown.
         max_styles: style images one job may blend.
         gate: if given, the worker takes the next job only while it is set (tests
             hold it clear to read queue positions deterministically).
@@ -475,6 +495,8 @@ def create_app(
             requests must name ``localhost``, this address or another loopback
             address in their Host header (DNS-rebinding guard); None accepts any.
     """
+    if max_side is None:
+        max_side = memory_max_side()
     studio = Studio(
         Path(data_dir),
         max_queue=max_queue,

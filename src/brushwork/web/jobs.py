@@ -84,10 +84,17 @@ class Job:
 
 
 def progress_json(p: Progress) -> dict[str, Any]:
-    """Every Progress field but the image (new fields come along), plus an ETA."""
+    """Every Progress field but the image (new fields come along), the ETA filled in.
+
+    The engine's ETA weighs iterations by their pixels (a print's last scales
+    cost far more per iteration); a record without one falls back to the mean.
+    """
     data = {f.name: getattr(p, f.name) for f in dataclasses.fields(p) if f.name != "image"}
     remaining = p.total_iterations - p.iteration
-    data["eta"] = p.elapsed / p.iteration * remaining if p.iteration > 0 and not p.done else 0.0
+    if p.done:
+        data["eta"] = 0.0
+    elif p.eta is None:
+        data["eta"] = p.elapsed / p.iteration * remaining if p.iteration > 0 else 0.0
     return dict(to_json(data))
 
 

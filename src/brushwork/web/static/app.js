@@ -337,7 +337,7 @@ function render(snap) {
   if (p) {
     $("stat-iteration").textContent = `${p.iteration} / ${p.total_iterations}`;
     $("stat-stage").textContent = `${p.stage + 1} / ${p.stages}`;
-    $("stat-size").textContent = `${p.width}×${p.height}`;
+    $("stat-size").textContent = `${p.width}×${p.height}` + (p.tiles > 1 ? ` · ${p.tiles} tiles` : "");
     $("stat-elapsed").textContent = fmtSeconds(p.elapsed);
     $("stat-eta").textContent = snap.status === "running" ? fmtSeconds(p.eta) : "–";
     $("bar-fill").style.width = `${(100 * p.iteration) / Math.max(1, p.total_iterations)}%`;
