@@ -50,7 +50,7 @@ def add_video_parser(sub: Any) -> None:
     """Add ``video`` to the ``brushwork`` subcommands (``sub`` from add_subparsers)."""
     from brushwork.cli import add_config_flags
     from brushwork.config import PRESETS
-    from brushwork.video.run import DEFAULT_TEMPORAL_WEIGHT
+    from brushwork.video import DEFAULT_TEMPORAL_WEIGHT
 
     p = sub.add_parser(
         "video",

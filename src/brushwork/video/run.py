@@ -45,6 +45,7 @@ from brushwork.errors import BrushworkError, ConfigError
 from brushwork.images import ImageInput, atomic_write, load_image, save_image, sidecar_path
 from brushwork.pixels import fit_long_side, normalize
 from brushwork.progress import Progress
+from brushwork.video import DEFAULT_TEMPORAL_WEIGHT, LATER_FRACTION
 from brushwork.video.flow import long_term_masks, pair_flow, to_gray, warp
 from brushwork.video.media import (
     VIDEO_SUFFIXES,
@@ -56,14 +57,6 @@ from brushwork.video.media import (
 )
 from brushwork.video.temporal import TemporalLoss
 
-#: Default weight of the temporal term. Measured on a pan (benchmarks/video.py,
-#: docs/video.md): flicker falls steeply up to ~20 and little beyond, while the
-#: style gap closed per frame stays within a few % of a single-image run.
-DEFAULT_TEMPORAL_WEIGHT = 20.0
-#: Later frames run this fraction of the last stage's iterations (at least 1):
-#: they start from the warped previous output, already painted, so a third of
-#: the budget holds the style (docs/video.md) and costs under a third of frame 1.
-LATER_FRACTION = 1 / 3
 #: Frames back that long-term consistency ties each frame to (Ruder et al.: 1, 2, 4).
 LONG_TERM = (1, 2, 4)
 
