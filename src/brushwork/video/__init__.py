@@ -9,7 +9,7 @@ This package imports nothing heavy, so the CLI's parser can read its defaults.
 
 #: Default weight of the temporal term. Measured on a pan (benchmarks/video.py,
 #: docs/video.md): flicker falls steeply up to ~20 and slowly beyond, while the
-#: style gap closed per frame stays within ~1 % of per-frame runs.
+#: style gap closed per frame stays within ~2 % of per-frame runs.
 DEFAULT_TEMPORAL_WEIGHT = 20.0
 #: Later frames run this fraction of the last stage's iterations (at least 1):
 #: they start from the warped previous output, already painted, so a third of
