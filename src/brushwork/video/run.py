@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from brushwork import __version__
-from brushwork.config import Stage, StyleConfig
+from brushwork.config import Stage, StyleConfig, StyleOptions
 from brushwork.engine import Network, load_network, stylize
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.images import ImageInput, atomic_write, load_image, save_image, sidecar_path
@@ -312,8 +312,12 @@ def stylize_video(
     network: Network | None = None,
     callback: VideoCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    **options: Unpack[StyleOptions],
 ) -> VideoResult:
     """Stylize the video ``source`` into ``output`` (a video file, or ``DIR/`` for PNG frames).
+
+    ``config`` and ``options`` (StyleConfig fields, which override it) are the
+    style settings, as for :func:`brushwork.stylize`.
 
     The method is the module's description; ``frame_iterations`` (default: a
     third of the last stage's iterations) is the later frames' budget,
@@ -329,7 +333,7 @@ def stylize_video(
         source,
         style,
         output,
-        config=config or StyleConfig(),
+        config=dataclasses.replace(config or StyleConfig(), **options),
         temporal_weight=temporal_weight,
         frame_iterations=frame_iterations,
         long_term=long_term,
