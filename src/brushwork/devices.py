@@ -37,6 +37,24 @@ def tune_cpu_allocator() -> bool:
     return bool(ok)
 
 
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``).
+
+    :func:`tune_cpu_allocator` keeps freed blocks in the heap, which pays at one
+    size; across a print's scales it does not: each scale's L-BFGS history
+    vectors are larger than the last's and cannot reuse their holes, so the
+    heap's peak grows scale by scale, and within a tiled scale short-lived tile
+    activations interleave with the long-lived history. ``malloc_trim(0)``
+    returns every free page inside the heap (madvise), not only its top.
+    """
+    if sys.platform != "linux":
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())

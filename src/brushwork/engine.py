@@ -28,7 +28,12 @@ from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone
 from brushwork.balance import LossWeights, resolve_loss_weights
 from brushwork.color import ColorMode, color_mode
 from brushwork.config import StyleConfig, StyleOptions
-from brushwork.devices import resolve_device, resolve_precision, tune_cpu_allocator
+from brushwork.devices import (
+    release_free_memory,
+    resolve_device,
+    resolve_precision,
+    tune_cpu_allocator,
+)
 from brushwork.errors import ConfigError
 from brushwork.images import ImageInput, load_image
 from brushwork.objective import LossParts, Objective
@@ -221,6 +226,8 @@ def stylize(
         else:
             objective = Objective(net, **terms)
         del terms
+        if device.type == "cpu" and (st.tile or si > 0):
+            release_free_memory()  # the last scale's heap holes do not fit this one's buffers
         if x is None:
             x = _init_image(init, content_rgb, inputs.styles[0], init_img, generator, device)
         else:

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from brushwork.backbones import BackboneSpec, VGGFeatures
 from brushwork.balance import LossWeights
+from brushwork.devices import release_free_memory
 from brushwork.losses import gram_matrix, tv_loss
 from brushwork.objective import LossParts, StyleSource
 
@@ -466,6 +467,10 @@ class TiledObjective:
             tv = tv_loss(xt) * self.loss_weights.tv
             (g_tv,) = torch.autograd.grad(tv, xt)
         x.grad += g_tv
+        if x.device.type == "cpu":
+            # Tile activations are freed between the optimizer's long-lived full-size
+            # vectors; without this the heap keeps their pages (devices.release_free_memory).
+            release_free_memory()
         c_val, s_val, t_val = content.detach(), style.detach(), tv.detach().float()
         return LossParts(c_val + s_val + t_val, c_val, s_val, t_val)
 

@@ -100,7 +100,9 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_positive_float,
         default=None,
         metavar="N",
-        help="Ray: CPUs each job asks for (default: 1)",
+        help="Ray: CPUs each job asks for (default: 1); locally: torch threads per job "
+        "(default: all cores). bf16 results depend on the thread count: give both runs "
+        "the same value for identical pictures",
     )
     p.add_argument(
         "--gpus-per-job",
@@ -168,7 +170,6 @@ def _executor(args: argparse.Namespace) -> Executor:
     ray_flags = [
         flag
         for flag, value in (
-            ("--cpus-per-job", args.cpus_per_job),
             ("--gpus-per-job", args.gpus_per_job),
             ("--workers", args.workers),
         )
@@ -179,7 +180,8 @@ def _executor(args: argparse.Namespace) -> Executor:
             raise ConfigError(f"{', '.join(ray_flags)} need --ray or --ray-address")
         from brushwork.batch.local import LocalExecutor
 
-        return LocalExecutor()
+        threads = None if args.cpus_per_job is None else max(1, round(args.cpus_per_job))
+        return LocalExecutor(threads=threads)
     if args.cpus_per_job == 0 and not args.gpus_per_job:
         raise ConfigError("a job needs some CPUs or GPUs: --cpus-per-job 0 needs --gpus-per-job")
     try:
