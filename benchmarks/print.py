@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parents[1] / "shared" / "images"
@@ -72,48 +73,100 @@ def main() -> int:
     ap.add_argument("--content", default=str(SHARED / "d2l" / "rainier.jpg"))
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path("/tmp/brushwork-print"))
+    ap.add_argument(
+        "--compare-untiled",
+        action="store_true",
+        help="also run each size untiled (no budget) and compare quadrants and pixels",
+    )
+    ap.add_argument("--crops", type=Path, default=None, help="write 100%% crops here (.jpg)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"# {platform.processor() or platform.machine()}, {sys.platform}")
     for size in args.size:
-        opts: dict[str, object] = {"size": size}
-        if args.max_memory is not None:
-            opts["max_memory"] = args.max_memory
-        if args.iterations is not None:
-            opts["iterations"] = args.iterations
-        out = args.out / f"print-{size}.png"
-        run = subprocess.run(
-            [sys.executable, "-c", RUN, json.dumps(opts), args.content, args.style, str(out)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        r = json.loads(run.stdout.strip().splitlines()[-1])
-        score = subprocess.run(
-            [sys.executable, "-c", SCORE, str(out), args.content, args.style],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        quads = json.loads(score.stdout.strip().splitlines()[-1])
-        gaps = [q["gap"] for q in quads.values()]
-        top = r["stages"][-1]
+        runs = [("tiled", args.max_memory)]
+        if args.compare_untiled:
+            runs.append(("untiled", None))
+        results = {}
+        for label, budget in runs:
+            opts: dict[str, object] = {"size": size}
+            if budget is not None:
+                opts["max_memory"] = budget
+            if args.iterations is not None:
+                opts["iterations"] = args.iterations
+            out = args.out / f"print-{size}-{label}.png"
+            r = run_one(opts, args.content, args.style, out)
+            results[label] = (out, r)
+            report(size, label, budget, r)
+        if args.compare_untiled:
+            compare(results["tiled"][0], results["untiled"][0], args.crops)
+    return 0
+
+
+def run_one(opts: dict[str, object], content: str, style: str, out: Path) -> dict[str, object]:
+    run = subprocess.run(
+        [sys.executable, "-c", RUN, json.dumps(opts), content, style, str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    r: dict[str, object] = json.loads(run.stdout.strip().splitlines()[-1])
+    score = subprocess.run(
+        [sys.executable, "-c", SCORE, str(out), content, style],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    r["quadrants"] = json.loads(score.stdout.strip().splitlines()[-1])
+    out.with_suffix(".bench.json").write_text(json.dumps(r))
+    return r
+
+
+def report(size: int, label: str, budget: float | None, r: dict[str, Any]) -> None:
+    top = r["stages"][-1]
+    print(
+        f"size {size} {label}: {top['width']}x{top['height']}, peak RSS {r['rss'] / 1e9:.2f} GB "
+        f"(estimate {r['estimate'] / 1e9:.2f} GB, budget {budget} GB), {r['seconds']:.0f} s"
+    )
+    for i, st in enumerate(r["stages"]):
+        p = r["progress"].get(str(i), {})
         print(
-            f"size {size}: {top['width']}x{top['height']}, peak RSS {r['rss'] / 1e9:.2f} GB "
-            f"(estimate {r['estimate'] / 1e9:.2f} GB, budget {args.max_memory} GB), "
-            f"{r['seconds']:.0f} s"
+            f"  stage {st['width']}x{st['height']}: {st['iterations']} its, "
+            f"tile {st['tile'] or '-'}, {p.get('tiles', 1)} tiles, "
+            f"done at {p.get('elapsed', float('nan')):.0f} s"
         )
-        for st in r["stages"]:
-            p = r["progress"].get(str(r["stages"].index(st)), {})
-            print(
-                f"  stage {st['width']}x{st['height']}: {st['iterations']} its, "
-                f"tile {st['tile'] or '-'}, {p.get('tiles', 1)} tiles, "
-                f"done at {p.get('elapsed', float('nan')):.0f} s"
-            )
-        for name, q in quads.items():
-            print(f"  {name:12s} gap {q['gap']:.3f} content {q['content']:.3f}")
-        print(f"  quadrant gap spread {max(gaps) - min(gaps):.3f} (target < 0.05)")
-        (args.out / f"print-{size}.json").write_text(json.dumps({**r, "quadrants": quads}))
+    quads = r["quadrants"]
+    for name, q in quads.items():
+        print(f"  {name:12s} gap {q['gap']:.3f} content {q['content']:.3f}")
+    gaps = [q["gap"] for q in quads.values()]
+    print(f"  quadrant gap spread {max(gaps) - min(gaps):.3f}")
+
+
+def compare(tiled: Path, untiled: Path, crops: Path | None) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    a, b = Image.open(tiled).convert("RGB"), Image.open(untiled).convert("RGB")
+    t = json.loads(tiled.with_suffix(".bench.json").read_text())["quadrants"]
+    u = json.loads(untiled.with_suffix(".bench.json").read_text())["quadrants"]
+    worst = max(abs(t[k]["gap"] - u[k]["gap"]) for k in t)
+    diff = np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean()
+    print(
+        f"  tiled vs untiled: largest quadrant gap difference {worst:.3f}, "
+        f"mean pixel difference {diff:.1f}/255"
+    )
+    if crops is not None:
+        w, h = a.size
+        side = 384
+        boxes = [(w // 2 - side // 2, h // 2 - side // 2), (w // 4, h // 4), (3 * w // 4, h // 3)]
+        sheet = Image.new("RGB", (2 * side + 8, len(boxes) * (side + 8)), "white")
+        for i, (x0, y0) in enumerate(boxes):
+            box = (x0, y0, x0 + side, y0 + side)
+            sheet.paste(a.crop(box), (0, i * (side + 8)))
+            sheet.paste(b.crop(box), (side + 8, i * (side + 8)))
+        sheet.save(crops, quality=90)
+        print(f"  100% crops (tiled | untiled) in {crops}")
+
     return 0
 
 
