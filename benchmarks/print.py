@@ -76,7 +76,8 @@ def main() -> int:
     ap.add_argument(
         "--compare-untiled",
         action="store_true",
-        help="also run each size untiled (no budget) and compare quadrants and pixels",
+        help="also run each size with no budget (untiled where the machine's memory "
+        "allows it: 2048 px on 24 GB) and compare quadrants and pixels",
     )
     ap.add_argument("--crops", type=Path, default=None, help="write 100%% crops here (.jpg)")
     args = ap.parse_args()
