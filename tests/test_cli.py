@@ -315,8 +315,8 @@ def test_typed_flags_beat_the_preset_and_the_record_says_what_ran(capsys, small_
     assert [(s["size"], s["iterations"]) for s in record["config"]["stages"]] == [(32, 5), (128, 3)]
     assert (record["config"]["size"], record["config"]["iterations"]) == (128, 3)
     assert record["stages_run"] == [
-        {"height": 21, "width": 32, "iterations": 5},
-        {"height": 85, "width": 128, "iterations": 3},
+        {"height": 21, "width": 32, "iterations": 5, "tile": 0},
+        {"height": 85, "width": 128, "iterations": 3, "tile": 0},
     ]
     assert record["iterations_run"] == 8 and Image.open(out).size == (128, 85)
 

@@ -104,8 +104,10 @@ def plan_run(
             continue
         fitted = fit_stage(h, w, st.iterations, cfg, dtype, device, available, halo, align)
         if fitted is None:
+            # Name the size asked for (the last scale), whichever scale ran out first.
+            (h, w), last = sized[-1]
             fits = largest_fitting_size(cfg, content_size, dtype, device, available or 0)
-            peak = estimate_peak_bytes(h, w, cfg, dtype, device, st.iterations)
+            peak = estimate_peak_bytes(h, w, cfg, dtype, device, last.iterations)
             raise OutOfMemoryError(
                 f"a {w}x{h} run needs about {_gb(peak)} of memory untiled and "
                 f"{_gb(available or 0)} is available, too little even for {MIN_TILE} px "
