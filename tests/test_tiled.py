@@ -140,12 +140,12 @@ def test_plan_tiles_what_does_not_fit_and_refuses_what_never_can() -> None:
     assert all(b / a <= 2.0 for a, b in zip(sizes, sizes[1:], strict=False))
     # A tighter budget gives smaller tiles, never a bigger estimate than the budget.
     tight = plan_run(
-        StyleConfig(size=3072, max_memory=3.0),
+        StyleConfig(size=3072, max_memory=4.0),
         content_size=(2048, 1365),
         device=CPU,
         dtype=torch.bfloat16,
     )
-    assert tight.stages[-1].tile < top.tile and tight.estimated_bytes <= 3e9
+    assert tight.stages[-1].tile < top.tile and tight.estimated_bytes <= 4e9
     with pytest.raises(OutOfMemoryError, match=r"largest size that fits is \d+ px"):
         plan_run(
             StyleConfig(size=30000, max_memory=4.0),

@@ -252,6 +252,11 @@ TILED_FULL_BYTES_PER_PIXEL = 160.0
 #: direction (fp32, 12 B each); each history entry holds 2 more (24 B).
 LBFGS_BASE_BYTES_PER_PIXEL = 36.0
 LBFGS_ENTRY_BYTES_PER_PIXEL = 24.0
+#: Measured beyond base + activations + whole-image buffers in single-scale
+#: tiled runs (1024 and 1536 px, 256 and 512 px tiles; benchmarks/RESULTS.md):
+#: about 0.5 GB whatever the size, likely oneDNN's kernels and weight layouts
+#: cached for each distinct tile shape.
+TILED_EXTRA_BYTES = 500_000_000
 
 
 def estimate_tiled_bytes(
@@ -265,9 +270,11 @@ def estimate_tiled_bytes(
 ) -> int:
     """Estimated peak bytes of a tiled stage: tile boxes of ``box``² px and ``history``.
 
-    Unlike the untiled fit (:data:`HISTORY_BYTES_PER_PIXEL`), the history is
-    counted at its raw 24 B/pixel/entry: the activations that fragmented the
-    heap there are tile-sized here, far smaller than the history vectors.
+    The activation term is the untiled fit's (two single-scale runs differing only
+    in tile size measured 2256 B per box pixel); the rest is counted, plus
+    :data:`TILED_EXTRA_BYTES`. Fitted on single-scale runs (within 1 % below or
+    up to 11 % above their peaks); a multi-scale print still peaks higher (the
+    heap keeps earlier scales' pages; benchmarks/RESULTS.md "Print").
     """
     pixels = h * w
     if cfg.optimizer == "lbfgs":
@@ -276,7 +283,8 @@ def estimate_tiled_bytes(
         state = ADAM_BYTES_PER_PIXEL * pixels
     activations = ACTIVATION_BYTES_PER_PIXEL.get(dtype, 3300.0) * box * box
     base = BASE_BYTES.get(device.type, 450_000_000)
-    return int(SAFETY * (base + activations + state + TILED_FULL_BYTES_PER_PIXEL * pixels))
+    full = TILED_FULL_BYTES_PER_PIXEL * pixels
+    return int(SAFETY * (base + TILED_EXTRA_BYTES + activations + state + full))
 
 
 def largest_fitting_size(
