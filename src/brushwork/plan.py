@@ -272,8 +272,8 @@ def estimate_tiled_bytes(
 
     The activation term is the untiled fit's (two single-scale runs differing only
     in tile size measured 2256 B per box pixel); the rest is counted, plus
-    :data:`TILED_EXTRA_BYTES`. Fitted on single-scale runs (within 1 % below or
-    up to 11 % above their peaks); a multi-scale print still peaks higher (the
+    :data:`TILED_EXTRA_BYTES`. Fitted on single-scale runs (10–23 % above their
+    peaks with the safety factor); a multi-scale print still peaks higher (the
     heap keeps earlier scales' pages; benchmarks/RESULTS.md "Print").
     """
     pixels = h * w
