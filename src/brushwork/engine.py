@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from brushwork import __version__
-from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone
+from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone, get_spec
 from brushwork.balance import LossWeights, resolve_loss_weights
 from brushwork.color import ColorMode, color_mode
 from brushwork.config import StyleConfig, StyleOptions
@@ -68,10 +68,9 @@ class Network:
 
     def fits(self, config: StyleConfig) -> bool:
         """True when a run with ``config`` can use this network as it is."""
-        spec = check_config(config)
-        return _network_key(config) == self.key and set(
-            content_layers(config, spec) + config.style_layers
-        ) <= set(self.layers)
+        # The caller has validated ``config``; only its layers and device matter here.
+        layers = content_layers(config, get_spec(config.model)) + config.style_layers
+        return _network_key(config) == self.key and set(layers) <= self.layers
 
 
 def _network_key(cfg: StyleConfig) -> tuple[Any, ...]:

@@ -297,11 +297,12 @@ def largest_fitting_size(
     """The largest long side that fits in ``available`` bytes, tiled if need be (binary search)."""
     w0, h0 = content_size
     halo, align = tiling_geometry(cfg, get_spec(cfg.model))
-    lo, hi = 0, max(cfg.resolved_stages()[-1].size, 16)
+    last = cfg.resolved_stages()[-1]
+    iterations = last.iterations
+    lo, hi = 0, max(last.size, 16)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         h, w = fit_long_side(w0, h0, mid)
-        iterations = cfg.resolved_stages()[-1].iterations
         if fit_stage(h, w, iterations, cfg, dtype, device, available, halo, align) is not None:
             lo = mid
         else:

@@ -303,15 +303,18 @@ class TiledObjective:
         relative_losses: bool,
     ) -> None:
         total_blend = float(sum(source.blend))
-        grams: dict[str, Tensor] = {}
-        means: dict[str, Tensor] = {}
-        covs: dict[str, Tensor] = {}
+        # Targets of a blend: each statistic (Gram, or mean and covariance) averaged
+        # with the blend weights, as objective.style_losses does.
+        targets: dict[str, list[Tensor]] = {}
         for img, b in zip(source.images, source.blend, strict=True):
             share = b / total_blend
-            for n, (g, mean, cov) in self._style_stats(img, layers, kind).items():
-                grams[n] = grams.get(n, 0) + share * g
-                means[n] = means.get(n, 0) + share * mean
-                covs[n] = covs.get(n, 0) + share * cov
+            for n, stats in self._style_stats(img, layers, kind).items():
+                blended = [share * t for t in stats]
+                targets[n] = (
+                    [a + t for a, t in zip(targets[n], blended, strict=True)]
+                    if n in targets
+                    else blended
+                )
         h, w = None, None
         if source.region is not None:
             h, w = source.region.shape[-2:]
@@ -323,23 +326,24 @@ class TiledObjective:
                 mask = F.interpolate(source.region, size=size, mode="nearest")
             weight = self.loss_weights.style * layer_weight[n] * source.share
             count = float(mask.sum()) if mask is not None else math.nan  # set per stage below
+            # relative(): the loss at zero features is the targets' mean square.
+            energy = sum(float(t.pow(2).mean()) for t in targets[n])
+            scale = 1.0 / energy if relative_losses and energy > 0 else 1.0
             if kind == "meancov":
-                energy = float(means[n].pow(2).mean() + covs[n].pow(2).mean())
-                scale = 1.0 / energy if relative_losses and energy > 0 else 1.0
-                self.terms.append(
-                    MeanCovTerm(n, means[n], covs[n], self.factors[n], weight * scale, mask, count)
-                )
+                mean, cov = targets[n]
+                term: Term = MeanCovTerm(n, mean, cov, self.factors[n], weight * scale, mask, count)
             else:
-                energy = float(grams[n].pow(2).mean())
-                scale = 1.0 / energy if relative_losses and energy > 0 else 1.0
-                self.terms.append(
-                    GramTerm(n, grams[n], self.factors[n], weight * scale, mask, count)
-                )
+                term = GramTerm(n, targets[n][0], self.factors[n], weight * scale, mask, count)
+            self.terms.append(term)
 
     def _style_stats(
         self, image: Tensor, layers: Sequence[str], kind: str
-    ) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
-        """Gram, mean and covariance of a whole style image's features, tile by tile."""
+    ) -> dict[str, list[Tensor]]:
+        """A whole style image's target statistics per layer, tile by tile.
+
+        ``kind`` "gram": [G] with G = FFᵀ/(c·n); "meancov": [μ, Σ], the sums
+        taken around the first tile's mean (see :class:`MeanCovTerm`).
+        """
         h, w = image.shape[-2:]
         sums: dict[str, list[Tensor]] = {}
         shift: dict[str, Tensor] = {}
@@ -347,12 +351,14 @@ class TiledObjective:
             for _, feats in self._walk(image, layers, (0, 0)):
                 for n in layers:
                     f = feats[n].float()
-                    b, c = f.shape[:2]
-                    flat = f.reshape(b, c, -1)
-                    if n not in shift:  # centre the sums near the mean (see MeanCovTerm)
-                        shift[n] = flat.mean(2)
-                    d = flat - shift[n][:, :, None]
-                    parts = [flat @ flat.transpose(1, 2), d.sum(2), d @ d.transpose(1, 2)]
+                    flat = f.reshape(*f.shape[:2], -1)
+                    if kind == "meancov":
+                        if n not in shift:
+                            shift[n] = flat.mean(2)
+                        d = flat - shift[n][:, :, None]
+                        parts = [d.sum(2), d @ d.transpose(1, 2)]
+                    else:
+                        parts = [flat @ flat.transpose(1, 2)]
                     sums[n] = (
                         [a + p for a, p in zip(sums[n], parts, strict=True)] if n in sums else parts
                     )
@@ -360,14 +366,13 @@ class TiledObjective:
         for n in layers:
             fh, fw = self.net.spec.feature_size(n, h, w)
             count = fh * fw
-            raw, s1, s2 = sums[n]
-            c = raw.shape[-1]
-            dm = s1 / count
-            out[n] = (
-                raw / (c * count),
-                shift[n] + dm,
-                s2 / count - dm[:, :, None] * dm[:, None, :],
-            )
+            if kind == "meancov":
+                s1, s2 = sums[n]
+                dm = s1 / count
+                out[n] = [shift[n] + dm, s2 / count - dm[:, :, None] * dm[:, None, :]]
+            else:
+                (raw,) = sums[n]
+                out[n] = [raw / (raw.shape[-1] * count)]
         return out
 
     # -- running --
