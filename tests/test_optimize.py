@@ -269,3 +269,20 @@ def test_nonfinite_mid_run_restores_the_last_finite_image(
     assert bool(torch.isfinite(x).all())
     assert not torch.equal(snapshot[0], content)  # the two good steps moved it
     assert torch.equal(x.detach(), snapshot[0])
+
+
+def test_lbfgs_holds_pixels_a_bound_stops(photo: Image.Image) -> None:
+    """L-BFGS sees the reduced gradient: zero where a pixel sits at a bound and the
+    gradient would push it further out (numpy reference), unchanged elsewhere."""
+    from brushwork.optimize import _hold_active_bounds
+
+    lo, hi = pixel_bounds(CPU)
+    x = (to_tensor(photo, CPU) * 1.8).clamp(lo, hi)  # many pixels at each bound
+    g = torch.from_numpy(np.random.default_rng(0).standard_normal(x.shape).astype(np.float32))
+    xn, gn, lon, hin = x.numpy(), g.numpy().copy(), lo.numpy(), hi.numpy()
+    held = ((xn <= lon) & (gn > 0)) | ((xn >= hin) & (gn < 0))
+    assert 0.05 < held.mean() < 0.5
+    want = np.where(held, 0.0, gn)
+    got = g.clone()
+    _hold_active_bounds(x, got, (lo, hi))
+    np.testing.assert_array_equal(got.numpy(), want)

@@ -88,11 +88,31 @@ def _backward(parts: LossParts) -> None:
         parts.total.backward()  # type: ignore[no-untyped-call]
 
 
+def _hold_active_bounds(x: Tensor, grad: Tensor, bounds: tuple[Tensor, Tensor]) -> None:
+    """Zero, in place, the gradient of pixels at a bound that it pushes further out.
+
+    L-BFGS is not a projected method: fed the full gradient, it keeps pushing
+    pixels at a bound outward, the clamp undoes the step, and its curvature
+    pairs no longer describe the steps taken. From an image with many pixels at
+    a bound (a video frame started from the warped painted frame before it) that
+    made it diverge into noise within 20 iterations. With those pixels held (the
+    reduced gradient of L-BFGS-B's active set) it converges, and runs that start
+    from the photo are unchanged (docs/video.md).
+    """
+    lo, hi = bounds
+    with torch.no_grad():
+        # In bands of rows: at print sizes the boolean masks of the whole image
+        # would be hundreds of MB.
+        for xs, gs in zip(x.split(256, dim=-2), grad.split(256, dim=-2), strict=True):
+            gs.masked_fill_(((xs <= lo) & (gs > 0)) | ((xs >= hi) & (gs < 0)), 0.0)
+
+
 def _make_step(
     schedule: Schedule,
     x: Tensor,
     objective: Callable[[Tensor], LossParts],
     project: Callable[[], None],
+    bounds: tuple[Tensor, Tensor] | None,
 ) -> Callable[[float], Values]:
     """One optimizer iteration; returns the weighted losses at the image before the step."""
     if schedule.optimizer == "lbfgs":
@@ -112,6 +132,8 @@ def _make_step(
             lbfgs.zero_grad(set_to_none=True)
             parts = objective(x)
             _backward(parts)
+            if bounds is not None and x.grad is not None:
+                _hold_active_bounds(x, x.grad, bounds)
             first.append(tuple(v.item() for v in parts))  # type: ignore[arg-type]
             return parts.total
 
@@ -168,7 +190,7 @@ def optimize(
             with torch.no_grad():
                 torch.maximum(torch.minimum(x, bounds[1], out=x), bounds[0], out=x)
 
-    step = _make_step(schedule, x, objective, project)
+    step = _make_step(schedule, x, objective, project, bounds)
     convergence = _Convergence(schedule.tol, schedule.tol_window)
     for k in range(schedule.iterations):
         if should_stop is not None and should_stop():
