@@ -103,7 +103,7 @@ def _hold_active_bounds(x: Tensor, grad: Tensor, bounds: tuple[Tensor, Tensor]) 
     with torch.no_grad():
         # In bands of rows: at print sizes the boolean masks of the whole image
         # would be hundreds of MB.
-        for xs, gs in zip(x.split(256, dim=-2), grad.split(256, dim=-2), strict=True):
+        for xs, gs in zip(torch.split(x, 256, -2), torch.split(grad, 256, -2), strict=True):
             gs.masked_fill_(((xs <= lo) & (gs > 0)) | ((xs >= hi) & (gs < 0)), 0.0)
 
 
