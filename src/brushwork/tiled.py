@@ -18,9 +18,13 @@ objective as the untiled run, so nothing drifts and the optimizer is unchanged:
   sum to ∇L exactly (for the Gram loss this is the "(G − A) detached" term).
   The gradient of a whole halo box is added, halo included: interior features
   depend on pixels in the neighbours' interiors too.
-* The tile grid moves by a random offset (in whole pooling cells) every
-  evaluation, as crowsonkb's style_transfer does, so no border stays put;
-  with an exact objective this only moves floating-point rounding around.
+* The tile grid moves every evaluation, as crowsonkb's style_transfer does,
+  so no border stays put; with an exact objective this only moves
+  floating-point rounding around. It moves between four layouts (shifted by
+  0 or half a tile on each axis), not to any random offset: every distinct
+  layout left memory behind (tile shapes keyed into caches), and with random
+  offsets the peak grew by 1 GB over 24 iterations at 1024 px, with four it
+  levels off after a few (benchmarks/RESULTS.md "Print").
 
 TV is cheap on 3 channels and is computed on the whole image.
 """
@@ -398,9 +402,10 @@ class TiledObjective:
         return len(tile_boxes(height, width, self.tile, self.halo))
 
     def _offset(self) -> tuple[int, int]:
-        cells = self.tile // self.align
-        r = torch.randint(0, cells, (2,), generator=self.generator)
-        return int(r[0]) * self.align, int(r[1]) * self.align
+        """The grid's shift this evaluation: 0 or half a tile (in pooling cells) per axis."""
+        half = self.tile // self.align // 2 * self.align
+        r = torch.randint(0, 2, (2,), generator=self.generator)
+        return int(r[0]) * half, int(r[1]) * half
 
     def _count(self, height: int, width: int) -> None:
         """Fill in each unmasked term's pixel count for this image size."""
