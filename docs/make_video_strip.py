@@ -1,7 +1,7 @@
 """Render the video demo: a 5-second clip made from a real photo, stylized with and without
 the temporal loss, as frame strips (docs/gallery/video-strip.jpg) and GIFs.
 
-    python docs/make_video_strip.py                 # 5 s at 6 fps, 160 px -> docs/gallery/
+    python docs/make_video_strip.py                 # 5 s at 6 fps, 256 px -> docs/gallery/
     python docs/make_video_strip.py --out /tmp/demo --seconds 1   # a quick look
 
 The clip: a slow camera pan over Mount Rainier with a round patch of autumn
@@ -65,8 +65,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/brushwork-video-demo"))
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--fps", type=int, default=6)
-    ap.add_argument("--size", type=int, default=160)
-    ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--iterations", type=int, default=StyleConfig().iterations)
     ap.add_argument("--style", default="styles/starry_night.jpg")
     args = ap.parse_args()
     frames = make_clip(args.seconds, args.fps, args.size)
