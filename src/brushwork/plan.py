@@ -273,8 +273,8 @@ def estimate_tiled_bytes(
     The activation term is the untiled fit's (two single-scale runs differing only
     in tile size measured 2256 B per box pixel); the rest is counted, plus
     :data:`TILED_EXTRA_BYTES`. Fitted on single-scale runs (10–23 % above their
-    peaks with the safety factor); a multi-scale print still peaks higher (the
-    heap keeps earlier scales' pages; benchmarks/RESULTS.md "Print").
+    peaks with the safety factor); whole pyramids to 2048 and 3072 px peaked 9–14 %
+    under it once the tile grid kept to four layouts (benchmarks/RESULTS.md "Print").
     """
     pixels = h * w
     if cfg.optimizer == "lbfgs":
