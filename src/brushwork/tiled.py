@@ -22,7 +22,8 @@ objective as the untiled run, so nothing drifts and the optimizer is unchanged:
   so no border stays put; with an exact objective this only moves
   floating-point rounding around. It moves between four layouts (shifted by
   0 or half a tile on each axis), not to any random offset: every distinct
-  layout left memory behind (tile shapes keyed into caches), and with random
+  layout left memory behind (not free heap, only partly oneDNN's primitive
+  cache; the rest is not pinned down), and with random
   offsets the peak grew by 1 GB over 24 iterations at 1024 px, with four it
   levels off after a few (benchmarks/RESULTS.md "Print").
 
