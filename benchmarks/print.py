@@ -33,6 +33,11 @@ seen = {}
 def on(p):
     seen[p.stage] = {"size": [p.width, p.height], "tiles": p.tiles, "eta": p.eta,
                      "elapsed": p.elapsed}
+    # A live line per iteration on stderr, so a long print shows where it is.
+    eta = "-" if p.eta is None else f"{p.eta:.0f} s"
+    print(f"  [{p.elapsed:.0f} s] scale {p.stage + 1}/{p.stages} {p.width}x{p.height}, "
+          f"iteration {p.stage_iteration}/{p.stage_iterations}, {p.tiles} tiles, ETA {eta}",
+          file=sys.stderr, flush=True)
 t0 = time.perf_counter()
 img = stylize(content, style, callback=on, **opts)
 seconds = time.perf_counter() - t0
@@ -107,7 +112,7 @@ def run_one(opts: dict[str, object], content: str, style: str, out: Path) -> dic
     run = subprocess.run(
         [sys.executable, "-c", RUN, json.dumps(opts), content, style, str(out)],
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,  # the result; stderr (live progress) passes through
         text=True,
     )
     r: dict[str, object] = json.loads(run.stdout.strip().splitlines()[-1])
