@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 
 import pytest
 
 from brushwork.config import OPTIONS, StyleConfig
 from brushwork.errors import ConfigError
-from brushwork.web.forms import build_config, form_fields, label, parse_options
+from brushwork.web.forms import (
+    SLIDERS,
+    Slider,
+    build_config,
+    check_slider,
+    form_fields,
+    label,
+    parse_options,
+)
 
 
 def test_the_form_is_the_studio_options_of_the_config() -> None:
@@ -73,3 +83,79 @@ def test_build_config_applies_presets_under_the_options() -> None:
     d2l = build_config("d2l", {}, max_side=2048, n_styles=1)
     assert [s.size for s in d2l.stages] == [225, 900]
     assert dataclasses.replace(d2l, seed=3).seed == 3
+
+
+def test_strength_is_a_log_slider_inside_its_option_bounds() -> None:
+    fields = {f.name: f for f in form_fields()}
+    assert [n for n, f in fields.items() if f.kind == "slider"] == list(SLIDERS)
+    js = fields["strength"].to_json()
+    option = next(o for o in OPTIONS if o.name == "strength")
+    # The option stays the source of the default and of what may be sent ...
+    assert js["kind"] == "slider" and js["primary"]
+    assert (js["default"], js["min"], js["min_open"], js["max"]) == (
+        StyleConfig().strength,
+        option.low,
+        True,
+        option.high,
+    )
+    assert (js["min"], js["max"]) == (0, 1000)
+    # ... the slider spans the useful ratios 0.1..10 on a log scale, the default in the middle.
+    slider = js["slider"]
+    assert {k: slider[k] for k in ("min", "max", "scale", "whole")} == {
+        "min": 0.1,
+        "max": 10.0,
+        "scale": "log",
+        "whole": False,
+    }
+    assert slider["steps"] >= 100 and slider["ends"] == ["photo", "painting"]
+    assert math.isclose(math.sqrt(slider["min"] * slider["max"]), js["default"])
+    assert json.loads(json.dumps(js)) == js  # what /api/options sends
+    # Other numbers stay number boxes.
+    assert fields["content_weight"].to_json()["slider"] is None
+    assert fields["content_weight"].kind == "float"
+
+
+@pytest.mark.parametrize(
+    ("sent", "parsed"),
+    [(2, 2.0), (0.25, 0.25), ("0.5", 0.5), (50, 50.0), (1000, 1000.0), (0.001, 0.001)],
+)
+def test_slider_values_are_floats_over_the_whole_option_range(sent: object, parsed: float) -> None:
+    # The number box beside the slider sends values outside the slider's 0.1..10 too.
+    value = parse_options({"strength": sent})["strength"]
+    assert type(value) is float and value == parsed
+    assert build_config(None, {"strength": value}, max_side=2048, n_styles=1).strength == parsed
+
+
+@pytest.mark.parametrize(
+    ("sent", "needle"),
+    [
+        (0, "strength must be > 0 and <= 1000, got 0"),
+        (1000.5, "strength must be > 0 and <= 1000"),
+        (-1, "> 0"),
+        (True, "must be a number"),
+        ("strong", "not a number"),
+        (None, "strength needs a value"),
+    ],
+)
+def test_slider_values_are_checked_against_the_option(sent: object, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_options({"strength": sent})
+    assert needle in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "slider", "error"),
+    [
+        ("strength", Slider(0.0, 10.0, scale="log"), "log scale needs a range above 0"),
+        ("strength", Slider(0.0, 10.0), "strength must be > 0"),  # the option's open bound
+        ("strength", Slider(0.1, 2000.0, scale="log"), "strength must be > 0 and <= 1000"),
+        ("strength", Slider(10.0, 0.1, scale="log"), "empty range"),
+        ("content_weight", Slider(0.1, 10.0), "only non-nullable number options"),
+        ("balance", Slider(0.1, 10.0), "only non-nullable number options"),
+    ],
+)
+def test_a_slider_outside_its_option_is_refused(name: str, slider: Slider, error: str) -> None:
+    option = next(o for o in OPTIONS if o.name == name)
+    with pytest.raises((ConfigError, TypeError, ValueError)) as e:
+        check_slider(option, slider)
+    assert error in str(e.value), str(e.value)

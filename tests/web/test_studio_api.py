@@ -52,7 +52,8 @@ def test_options_follow_style_config(client: Any) -> None:
     assert "stages" not in fields
     assert body["presets"]["d2l"]["stages"][0]["size"] == 225
     assert all(
-        f["kind"] in {"select", "int", "float", "bool", "list", "floats"} for f in fields.values()
+        f["kind"] in {"select", "int", "float", "slider", "bool", "list", "floats"}
+        for f in fields.values()
     )
     assert body["limits"]["max_styles"] >= 2
 

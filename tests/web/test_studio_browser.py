@@ -6,6 +6,7 @@ it, it downloads no browser of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -118,3 +119,61 @@ def test_studio_end_to_end_in_chromium(tmp_path: Path) -> None:
     assert record["iterations_run"] == ITERATIONS
     assert record["inputs"]["content"] == "photo.png"
     assert (tmp_path / "studio-done.png").stat().st_size > 10_000
+
+
+def test_strength_slider_sets_the_submitted_value(tmp_path: Path) -> None:
+    """The log slider and its number box follow each other; the box's value is what is sent."""
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    content_image(64, 48).save(photo)
+    style_image(48).save(painting)
+    with running_server(tmp_path / "data") as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(60_000)
+            script_errors: list[str] = []
+            page.on("pageerror", lambda exc: script_errors.append(str(exc)))
+            page.goto(server.url + "/")
+            slider = page.locator("#opt-strength-slider")
+            slider.wait_for()
+            # 200 steps over 0.1..10 on a log scale: the default 1 sits in the middle.
+            assert (page.input_value("#opt-strength"), slider.input_value()) == ("1", "100")
+
+            slider.focus()
+            page.keyboard.press("End")
+            assert page.input_value("#opt-strength") == "10"
+            for _ in range(30):  # 30 of 100 steps per decade down from 10: 10 ** 0.7
+                page.keyboard.press("ArrowLeft")
+            assert (page.input_value("#opt-strength"), slider.input_value()) == ("5.01", "170")
+
+            # An exact value typed in the box moves the slider; one past its range pins it.
+            page.fill("#opt-strength", "0.37")
+            assert slider.input_value() == "57"
+            page.fill("#opt-strength", "50")
+            assert slider.input_value() == "200"
+            page.click("#reset")
+            assert (page.input_value("#opt-strength"), slider.input_value()) == ("1", "100")
+
+            page.set_input_files("#content-input", str(photo))
+            page.wait_for_selector("#content-slot img")
+            page.set_input_files("#style-input-0", str(painting))
+            page.wait_for_selector("#style-slots img")
+            page.fill("#opt-size", "32")
+            page.fill("#opt-iterations", "1")
+            slider.focus()
+            page.keyboard.press("Home")
+            page.keyboard.press("ArrowRight")  # one step up from 0.1: 0.1 * 10 ** 0.01
+            assert page.input_value("#opt-strength") == "0.102"
+            with page.expect_request("**/api/jobs") as posted:
+                page.click("#start")
+            sent = posted.value.post_data_json["options"]
+            assert sent == {"size": 32, "iterations": 1, "strength": 0.102}
+            page.wait_for_selector("#submit-msg:has-text('Submitted job')")
+            response = posted.value.response()
+            assert response is not None and response.status == 201
+            status, body = server.request(f"/api/jobs/{response.json()['id']}")
+            assert status == 200
+            assert json.loads(body)["request"]["options"]["strength"] == 0.102
+            assert script_errors == []
+        finally:
+            browser.close()

@@ -20,7 +20,7 @@ from brushwork.config import OPTIONS, PRESETS, StyleConfig, make_config
 from brushwork.errors import ConfigError
 from brushwork.options import MAX_ITEMS, Option, for_surface
 
-FieldKind = Literal["select", "int", "float", "bool", "list", "floats"]
+FieldKind = Literal["select", "int", "float", "slider", "bool", "list", "floats"]
 
 #: Drawn outside the "more settings" fold; every other field, new ones included, goes inside it.
 PRIMARY = (
@@ -32,6 +32,44 @@ PRIMARY = (
     "style_weight",
     "tv_weight",
 )
+
+
+@dataclass(frozen=True)
+class Slider:
+    """A number option drawn as a slider, with a number box beside it for exact values.
+
+    ``low``/``high`` are only the slider's visible range; the option's own bounds
+    still say what may be sent, and the number box accepts all of them.
+    ``scale="log"`` puts equal ratios at equal distances (``low`` must be > 0).
+    ``steps`` is the number of slider positions from ``low`` to ``high``.
+    """
+
+    low: float
+    high: float
+    scale: Literal["linear", "log"] = "linear"
+    steps: int = 200
+    #: Words at the slider's low and high ends, or none.
+    ends: tuple[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "min": self.low,
+            "max": self.high,
+            "scale": self.scale,
+            "steps": self.steps,
+            "ends": None if self.ends is None else list(self.ends),
+        }
+
+
+#: Number options drawn as sliders. The option (config.py) keeps the defaults
+#: and the accepted bounds; this only names the part of them a slider spans.
+SLIDERS: dict[str, Slider] = {
+    # strength is a style/content ratio (0 < strength <= 1000): the useful range is
+    # about 0.1 to 10, with the default 1 in the middle, so a log slider over that
+    # sub-range. Spanning all of (0, 1000] would squeeze the useful part into a sliver;
+    # values outside 0.1..10 still go in the number box.
+    "strength": Slider(0.1, 10.0, scale="log", ends=("photo", "painting")),
+}
 
 #: Items of list fields (layer names such as conv4_2). Anything else is refused
 #: before it reaches the engine.
@@ -59,6 +97,7 @@ class FormField:
     kind: FieldKind
     choices: tuple[str, ...]
     primary: bool
+    slider: Slider | None = None
 
     @property
     def name(self) -> str:
@@ -77,7 +116,14 @@ class FormField:
             "primary": self.primary,
             "min": o.low,
             "max": o.high,
+            "min_open": o.low_open,
+            "slider": self._slider_json(),
         }
+
+    def _slider_json(self) -> dict[str, Any] | None:
+        if self.slider is None:
+            return None
+        return {**self.slider.to_json(), "whole": self.option.kind == "int"}
 
 
 #: Words shown in capitals in labels.
@@ -99,8 +145,24 @@ def form_fields() -> tuple[FormField, ...]:
             continue
         hidden = _NEEDS_PATH.get(opt.name, ())
         choices = tuple(c for c in opt.choices if c not in hidden)
-        out.append(FormField(opt, kind, choices, opt.name in PRIMARY))
+        slider = SLIDERS.get(opt.name)
+        if slider is not None:
+            check_slider(opt, slider)
+            kind = "slider"
+        out.append(FormField(opt, kind, choices, opt.name in PRIMARY, slider))
     return tuple(out)
+
+
+def check_slider(opt: Option, slider: Slider) -> None:
+    """A slider must be over a number option and inside its bounds (a log one above 0)."""
+    if opt.kind not in ("int", "float") or opt.nullable:
+        raise TypeError(f"slider for {opt.name}: only non-nullable number options can be sliders")
+    if not slider.low < slider.high or slider.steps < 1:
+        raise ValueError(f"slider for {opt.name}: empty range or no steps")
+    if slider.scale == "log" and slider.low <= 0:
+        raise ValueError(f"slider for {opt.name}: a log scale needs a range above 0")
+    opt.check(slider.low)  # the bounds of the option itself, open or closed
+    opt.check(slider.high)
 
 
 def to_json(value: Any) -> Any:
@@ -154,8 +216,9 @@ def _parse_value(spec: FormField, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false")
         return value
-    if spec.kind in ("int", "float"):
-        return _number(name, value, whole=spec.kind == "int")
+    if spec.kind in ("int", "float", "slider"):
+        # a slider sends its option's kind of number: float unless the option is an int
+        return _number(name, value, whole=spec.option.kind == "int")
     if spec.kind == "floats":
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]

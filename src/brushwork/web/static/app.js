@@ -151,7 +151,79 @@ async function upload(file, role, index, node) {
 
 // ---------------------------------------------------------------- settings form
 
+// Slider position (0..steps) <-> value, for a field's slider description.
+function sliderScale(f) {
+  const s = f.slider;
+  const log = s.scale === "log";
+  const to = log ? Math.log : (x) => x;
+  const lo = to(s.min), hi = to(s.max);
+  return {
+    // Values outside the slider's range (the number box takes them) pin it to an end.
+    pos: (v) => Math.round(((to(Math.min(s.max, Math.max(s.min, v))) - lo) / (hi - lo)) * s.steps),
+    value: (pos) => {
+      const x = lo + (pos / s.steps) * (hi - lo);
+      const v = log ? Math.exp(x) : x;
+      return s.whole ? Math.round(v) : Number(v.toPrecision(3));
+    },
+    // Tick marks: the powers of ten in range on a log scale, else both ends.
+    ticks: () => {
+      if (!log) return [s.min, s.max];
+      const out = [];
+      for (let k = Math.ceil(Math.log10(s.min) - 1e-9); 10 ** k <= s.max * (1 + 1e-9); k++) {
+        out.push(Number((10 ** k).toPrecision(3)));
+      }
+      return out;
+    },
+  };
+}
+
+// A number option drawn as a slider with a linked number box. The box (id opt-NAME)
+// holds the value that is sent and takes any value the option allows; the slider
+// spans the narrower range the server describes and follows the box.
+function sliderField(f) {
+  const id = `opt-${f.name}`;
+  const scale = sliderScale(f);
+  const s = f.slider;
+  const box = el("input", { id, name: f.name, type: "number", class: "slider-value",
+    step: s.whole ? "1" : "any", inputmode: s.whole ? "numeric" : "decimal", min: f.min, max: f.max });
+  const range = el("input", { id: `${id}-slider`, type: "range", min: 0, max: s.steps, step: 1,
+    list: `${id}-ticks`, "aria-label": f.label });
+  const ticks = scale.ticks();
+  const marks = el("datalist", { id: `${id}-ticks` },
+    ...ticks.map((t) => el("option", { value: scale.pos(t) })));
+  const labels = el("div", { class: "slider-ticks", "aria-hidden": "true" });
+  for (const t of ticks) {
+    const tick = el("span", { text: String(t) });
+    tick.style.setProperty("--at", String(scale.pos(t) / s.steps)); // CSSOM: the CSP allows it
+    labels.append(tick);
+  }
+  range.addEventListener("input", () => {
+    box.value = String(scale.value(Number(range.value)));
+    range.setAttribute("aria-valuetext", box.value);
+  });
+  box.addEventListener("input", () => syncSlider(f));
+  const [lowEnd, highEnd] = s.ends || [null, null];
+  return el("div", { class: "field slider-field", title: f.help },
+    el("div", { class: "slider-head" }, el("label", { class: "name", for: id, text: f.label }), box),
+    el("div", { class: "slider-row" },
+      lowEnd && el("span", { class: "slider-end", text: lowEnd }),
+      el("div", { class: "slider-track" }, range, marks, labels),
+      highEnd && el("span", { class: "slider-end", text: highEnd })),
+    el("small", { class: "help", text: f.help }));
+}
+
+// Move a slider to its number box's value (left alone while the box holds no number).
+function syncSlider(f) {
+  const box = $(`opt-${f.name}`), range = $(`opt-${f.name}-slider`);
+  const v = Number(box.value);
+  range.disabled = box.disabled;
+  if (box.value.trim() === "" || !isFinite(v)) return;
+  range.value = String(sliderScale(f).pos(v));
+  range.setAttribute("aria-valuetext", box.value);
+}
+
 function fieldInput(f) {
+  if (f.kind === "slider") return sliderField(f);
   const id = `opt-${f.name}`;
   let input;
   if (f.kind === "select") {
@@ -177,6 +249,7 @@ function setField(f, value) {
   else if (value === null || value === undefined) input.value = "";
   else if (f.kind === "list" || f.kind === "floats") input.value = value.join(",");
   else input.value = String(value);
+  if (f.kind === "slider") syncSlider(f);
 }
 
 function readField(f) {
@@ -184,7 +257,7 @@ function readField(f) {
   if (f.kind === "bool") return input.checked;
   const raw = input.value.trim();
   if (raw === "") return f.nullable ? null : undefined;
-  if (f.kind === "int" || f.kind === "float") return Number(raw);
+  if (f.kind === "int" || f.kind === "float" || f.kind === "slider") return Number(raw);
   if (f.kind === "list") return raw.split(",").map((s) => s.trim()).filter(Boolean);
   if (f.kind === "floats") return raw.split(",").filter((s) => s.trim()).map(Number);
   return raw;
