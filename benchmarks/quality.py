@@ -2,13 +2,16 @@
 
 Every content (the book's rainier.jpg and scikit-image's astronaut, coffee, chelsea,
 rocket) with every painting (the book's autumn oak, starry night, shipwreck, great
-wave), at 512 px, for the defaults and for the auto balance at several strengths. Scored with
-brushwork.quality (the fixed metric), timed whole (wall clock of stylize). Writes a
-table into RESULTS.md and a contact sheet (content | style | low | default | high)
-into docs/gallery/quality.jpg.
+wave), at 512 px, for the defaults and for other settings ("variants": a lower and a
+higher strength unless told). Scored with brushwork.quality (the fixed metric, plus its
+mean/covariance gap, which does not favour Gram losses), timed whole (wall clock of
+stylize). Writes a table into RESULTS.md and a contact sheet (content | style | one
+column per variant: low | default | high) into docs/gallery/quality.jpg.
 
-    python benchmarks/quality.py                 # all 20 pairs, 3 strengths (~45 min here)
-    python benchmarks/quality.py --pairs rainier+starry_night --strengths 1
+    python benchmarks/quality.py                 # all 20 pairs, 3 variants (~45 min here)
+    python benchmarks/quality.py --pairs rainier+starry_night --variants default
+    python benchmarks/quality.py --variants default,style_loss=meancov,style_loss=sliced \
+        --sheet docs/gallery/style-losses.jpg
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import datetime
 import json
 import time
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -49,32 +53,46 @@ TARGET = {"gap": 0.72, "content": 0.85}
 THUMB = 180
 
 
+def parse_variant(spec: str) -> dict[str, Any]:
+    """``default`` -> {}; ``strength=3`` or ``style_loss=sliced+strength=2`` -> options."""
+    if spec == "default":
+        return {}
+    out: dict[str, Any] = {}
+    for item in spec.split("+"):
+        key, _, value = item.partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def run_pair(
-    meter: QualityMeter, content: str, style: str, strengths: list[float], size: int
+    meter: QualityMeter, content: str, style: str, variants: list[str], size: int
 ) -> list[dict[str, Any]]:
     c, s = load_image(CONTENTS[content]), load_image(STYLES[style])
     rows = []
-    for strength in strengths:
+    for variant in variants:
         t = time.perf_counter()
-        # strength 0 stands for the defaults as they are; others use the auto balance.
-        extra: dict[str, Any] = {} if strength == 0 else {"balance": "auto", "strength": strength}
-        img = stylize(c, s, size=size, **extra)
+        img = stylize(c, s, size=size, **parse_variant(variant))
         seconds = time.perf_counter() - t
         q = meter.score(img, c, s)
         rows.append(
             {
                 "content": content,
                 "style": style,
-                "strength": strength,
+                "variant": variant,
                 "gap": round(q.gap_closed, 4),
                 "content_distance": round(q.content_distance, 4),
+                "meancov_gap": round(q.meancov_gap_closed, 4),
                 "seconds": round(seconds, 1),
                 "image": img,
             }
         )
         print(
-            f"{content:9} {style:12} strength {strength:<4g} gap {q.gap_closed:.3f} "
-            f"content {q.content_distance:.3f} {seconds:.1f} s",
+            f"{content:9} {style:12} {variant:24} gap {q.gap_closed:.3f} "
+            f"content {q.content_distance:.3f} meancov gap {q.meancov_gap_closed:.3f} "
+            f"{seconds:.1f} s",
             flush=True,
         )
     return rows
@@ -88,54 +106,56 @@ def thumb(img: Image.Image) -> Image.Image:
     return cell
 
 
-def contact_sheet(rows: list[dict[str, Any]], strengths: list[float], path: Path) -> None:
-    """content | style | one column per strength, a row per pair."""
+def contact_sheet(rows: list[dict[str, Any]], variants: list[str], path: Path) -> None:
+    """content | style | one column per variant, a row per pair."""
     pairs = list(dict.fromkeys((r["content"], r["style"]) for r in rows))
-    cols = 2 + len(strengths)
+    cols = 2 + len(variants)
     head = 22
     sheet = Image.new("RGB", (cols * THUMB, head + len(pairs) * THUMB), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    titles = ["content", "style"] + ["default" if s == 1 else f"strength {s:g}" for s in strengths]
+    titles = ["content", "style", *variants]
     for i, t in enumerate(titles):
         draw.text((i * THUMB + 6, 5), t, fill=(0, 0, 0))
     for j, (c, s) in enumerate(pairs):
         y = head + j * THUMB
         sheet.paste(thumb(load_image(CONTENTS[c])), (0, y))
         sheet.paste(thumb(load_image(STYLES[s])), (THUMB, y))
-        for i, strength in enumerate(strengths):
-            r = next(
-                x for x in rows if (x["content"], x["style"], x["strength"]) == (c, s, strength)
-            )
+        for i, variant in enumerate(variants):
+            r = next(x for x in rows if (x["content"], x["style"], x["variant"]) == (c, s, variant))
             sheet.paste(thumb(r["image"]), ((2 + i) * THUMB, y))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, encode_image(sheet, "JPEG"))
 
 
-def table(rows: list[dict[str, Any]], strengths: list[float]) -> str:
+def table(rows: list[dict[str, Any]], variants: list[str]) -> str:
     lines = [
-        "| content | style | "
-        + " | ".join(f"strength {s:g}: gap / content / s" for s in strengths)
-        + " |",
-        "|---|---|" + "---|" * len(strengths),
+        "| content | style | " + " | ".join(f"{v}: gap / content / s" for v in variants) + " |",
+        "|---|---|" + "---|" * len(variants),
     ]
     pairs = list(dict.fromkeys((r["content"], r["style"]) for r in rows))
     for c, s in pairs:
         cells = []
-        for strength in strengths:
-            r = next(
-                x for x in rows if (x["content"], x["style"], x["strength"]) == (c, s, strength)
-            )
+        for variant in variants:
+            r = next(x for x in rows if (x["content"], x["style"], x["variant"]) == (c, s, variant))
             cells.append(f"{r['gap']:.3f} / {r['content_distance']:.3f} / {r['seconds']:.0f}")
         lines.append(f"| {c} | {s} | " + " | ".join(cells) + " |")
-    for strength in strengths:
-        sel = [r for r in rows if r["strength"] == strength]
-        gap = sum(r["gap"] for r in sel) / len(sel)
-        cd = sum(r["content_distance"] for r in sel) / len(sel)
-        secs = sum(r["seconds"] for r in sel) / len(sel)
+    lines += [
+        "",
+        "| variant | mean gap | mean content | mean meancov gap | min gap | max content "
+        "| pairs on target | mean s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in variants:
+        sel = [r for r in rows if r["variant"] == variant]
+        on = sum(
+            r["gap"] >= TARGET["gap"] and r["content_distance"] <= TARGET["content"] for r in sel
+        )
         lines.append(
-            f"| **mean, strength {strength:g}** | | gap {gap:.3f}, content {cd:.3f}, {secs:.1f} s; "
-            f"min gap {min(r['gap'] for r in sel):.3f}, max content "
-            f"{max(r['content_distance'] for r in sel):.3f} |"
+            f"| {variant} | {mean(r['gap'] for r in sel):.3f} "
+            f"| {mean(r['content_distance'] for r in sel):.3f} "
+            f"| {mean(r['meancov_gap'] for r in sel):.3f} | {min(r['gap'] for r in sel):.3f} "
+            f"| {max(r['content_distance'] for r in sel):.3f} | {on}/{len(sel)} "
+            f"| {mean(r['seconds'] for r in sel):.1f} |"
         )
     return "\n".join(lines)
 
@@ -144,12 +164,15 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--pairs", default="", help="CONTENT+STYLE,... (default: all)")
     p.add_argument(
-        "--strengths", default="0,0.3,1,3", help="0 = the defaults; others: auto balance"
+        "--variants",
+        default="strength=0.3,default,strength=3",
+        help="comma-separated: default, or OPTION=VALUE[+OPTION=VALUE] (e.g. style_loss=sliced)",
     )
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--sheet", type=Path, default=ROOT.parent / "docs" / "gallery" / "quality.jpg")
     a = p.parse_args()
-    strengths = [float(s) for s in a.strengths.split(",")]
+    variants = a.variants.split(",")
     pairs = (
         [tuple(x.split("+")) for x in a.pairs.split(",")]
         if a.pairs
@@ -158,14 +181,14 @@ def main() -> int:
     meter = QualityMeter()
     rows: list[dict[str, Any]] = []
     for c, s in pairs:
-        rows += run_pair(meter, c, s, strengths, a.size)
-    text = table(rows, strengths)
+        rows += run_pair(meter, c, s, variants, a.size)
+    text = table(rows, variants)
     print(text)
     if not a.no_write:
-        contact_sheet(rows, strengths, ROOT.parent / "docs" / "gallery" / "quality.jpg")
+        contact_sheet(rows, variants, a.sheet)
         (ROOT / "cache").mkdir(exist_ok=True)
         data = [{k: v for k, v in r.items() if k != "image"} for r in rows]
-        atomic_write(ROOT / "cache" / "quality.json", json.dumps(data, indent=1).encode())
+        atomic_write(ROOT / "cache" / f"{a.sheet.stem}.json", json.dumps(data, indent=1).encode())
         with open(ROOT / "RESULTS.md", "a") as f:
             f.write(
                 f"\n## Quality ({datetime.date.today().isoformat()}, {a.size} px)\n\n"

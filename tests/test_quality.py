@@ -54,6 +54,19 @@ def test_score_matches_the_definition(meter: QualityMeter, rainier: Path, starry
             ]
         )
 
+    def np_mc(f):
+        c = f.shape[0]
+        m = f.reshape(c, -1).astype(np.float64)
+        return m.mean(axis=1), np.cov(m, bias=True)
+
+    def dist_mc(fx):
+        out = []
+        for n in STYLE_LAYERS:
+            (mx, cx), (ms, cs) = np_mc(fx[n]), np_mc(fs[n])
+            num = np.sum((mx - ms) ** 2) + np.sum((cx - cs) ** 2)
+            out.append(np.sqrt(num / (np.sum(ms**2) + np.sum(cs**2))))
+        return np.mean(out)
+
     d, d0 = dist(fr), dist(fc)
     moved = np.linalg.norm(fr[CONTENT_LAYER] - fc[CONTENT_LAYER]) / np.linalg.norm(
         fc[CONTENT_LAYER]
@@ -62,6 +75,8 @@ def test_score_matches_the_definition(meter: QualityMeter, rainier: Path, starry
     assert q.start_distance == pytest.approx(d0, rel=1e-4)
     assert q.gap_closed == pytest.approx(1 - d / d0, rel=1e-4)
     assert q.content_distance == pytest.approx(moved, rel=1e-4)
+    assert q.meancov_gap_closed == pytest.approx(1 - dist_mc(fr) / dist_mc(fc), rel=1e-4)
+    assert q.meancov_gap_closed > 0.5
     # The painting is far closer to itself than the photo is, and far from the photo.
     assert q.gap_closed > 0.5 and q.content_distance > 0.8
 
@@ -71,3 +86,4 @@ def test_the_photo_itself_scores_zero(meter: QualityMeter, rainier: Path, starry
     q = meter.score(resize(content, 64, 96), content, load_image(starry))
     assert q.gap_closed == pytest.approx(0.0, abs=1e-6)
     assert q.content_distance == pytest.approx(0.0, abs=1e-6)
+    assert q.meancov_gap_closed == pytest.approx(0.0, abs=1e-6)

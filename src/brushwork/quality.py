@@ -10,12 +10,19 @@ the CLI, the studio and the benchmarks agree:
   resized, keeping its aspect ratio, to the output's area;
 * style gap closed: 1 − d(result) / d(content photo at the output's size);
 * content distance: ‖relu4_2(result) − relu4_2(content)‖ / ‖relu4_2(content)‖.
+
+A second style figure, for comparing style losses fairly: the Gram distance
+favours losses that match Gram matrices, so :class:`Quality` also carries the
+gap closed in the features' means and covariances, per layer
+√(‖μ(x) − μ(s)‖² + ‖Σ(x) − Σ(s)‖²_F) / √(‖μ(s)‖² + ‖Σ(s)‖²_F), averaged over the
+same layers (Σ = FFᵀ/(h·w) − μμᵀ).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from PIL import Image
@@ -37,6 +44,7 @@ class Quality:
     content_distance: float
     style_distance: float  # d(result)
     start_distance: float  # d(content photo)
+    meancov_gap_closed: float  # the same gap in means and covariances (module docstring)
 
 
 def gram(f: Tensor) -> Tensor:
@@ -46,6 +54,30 @@ def gram(f: Tensor) -> Tensor:
     return m @ m.T / (h * w)
 
 
+class _Stats(NamedTuple):
+    """A layer's statistics the metric compares: G, and μ and Σ (fp32)."""
+
+    gram: Tensor
+    mean: Tensor
+    cov: Tensor
+
+
+def _stats(f: Tensor) -> _Stats:
+    _, c, h, w = f.shape
+    m = f.float().reshape(c, h * w)
+    mean = m.mean(dim=1)
+    centred = m - mean[:, None]
+    return _Stats(m @ m.T / (h * w), mean, centred @ centred.T / (h * w))
+
+
+def _distance(x: _Stats, t: _Stats) -> tuple[float, float]:
+    """(Gram distance, mean/covariance distance) of one layer, both relative to the target."""
+    g = float(torch.linalg.norm(x.gram - t.gram) / torch.linalg.norm(t.gram))
+    num = (x.mean - t.mean).pow(2).sum() + (x.cov - t.cov).pow(2).sum()
+    den = t.mean.pow(2).sum() + t.cov.pow(2).sum()
+    return g, float(torch.sqrt(num / den))
+
+
 class QualityMeter:
     """Scores results with the fixed metric; holds the network between calls."""
 
@@ -53,7 +85,7 @@ class QualityMeter:
         self.device = device or torch.device("cpu")
         net, _ = build_backbone("vgg16", layers=(*STYLE_LAYERS, CONTENT_LAYER))
         self.net: VGGFeatures = net.to(self.device)
-        self._style: dict[tuple[int, int, int], list[Tensor]] = {}
+        self._style: dict[tuple[int, int, int], list[_Stats]] = {}
 
     def _features(self, img: Image.Image) -> dict[str, Tensor]:
         with torch.no_grad():
@@ -62,31 +94,31 @@ class QualityMeter:
             )
             return out
 
-    def style_grams(self, style: Image.Image, h: int, w: int) -> list[Tensor]:
-        """The style's Grams at the output's area, keeping the style's aspect ratio."""
+    def style_stats(self, style: Image.Image, h: int, w: int) -> list[_Stats]:
+        """The style's statistics at the output's area, keeping the style's aspect ratio."""
         key = (id(style), h, w)
         if key not in self._style:
             sw, sh = style.size
             f = math.sqrt(h * w / (sw * sh))
             feats = self._features(resize(style, max(16, round(sh * f)), max(16, round(sw * f))))
-            self._style[key] = [gram(feats[n]) for n in STYLE_LAYERS]
+            self._style[key] = [_stats(feats[n]) for n in STYLE_LAYERS]
         return self._style[key]
 
-    def style_distance(self, feats: dict[str, Tensor], targets: list[Tensor]) -> float:
-        d = [
-            float(torch.linalg.norm(gram(feats[n]) - t) / torch.linalg.norm(t))
-            for n, t in zip(STYLE_LAYERS, targets, strict=True)
-        ]
-        return sum(d) / len(d)
+    def style_distances(
+        self, feats: dict[str, Tensor], targets: list[_Stats]
+    ) -> tuple[float, float]:
+        """(Gram, mean/covariance) style distances, each the mean over the style layers."""
+        d = [_distance(_stats(feats[n]), t) for n, t in zip(STYLE_LAYERS, targets, strict=True)]
+        return sum(g for g, _ in d) / len(d), sum(m for _, m in d) / len(d)
 
     def score(self, result: Image.Image, content: Image.Image, style: Image.Image) -> Quality:
         """The metric of ``result``, painted from ``content`` in the style of ``style``."""
         w, h = result.size
-        targets = self.style_grams(style, h, w)
+        targets = self.style_stats(style, h, w)
         fr = self._features(result)
         fc = self._features(resize(content, h, w))
-        start = self.style_distance(fc, targets)
-        d = self.style_distance(fr, targets)
+        start, start_mc = self.style_distances(fc, targets)
+        d, d_mc = self.style_distances(fr, targets)
         ref = fc[CONTENT_LAYER].float()
         moved = float(torch.linalg.norm(fr[CONTENT_LAYER].float() - ref) / torch.linalg.norm(ref))
-        return Quality(1.0 - d / start, moved, d, start)
+        return Quality(1.0 - d / start, moved, d, start, 1.0 - d_mc / start_mc)
