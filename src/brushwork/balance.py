@@ -6,8 +6,9 @@ Three things set a run's default (content, style, TV) weights:
    (:func:`calibrated_weights`);
 2. the optimizer, since L-BFGS gets much closer to the optimum than the book's
    500 Adam steps (:data:`CONVERGED_CONTENT_FACTOR`);
-3. the style loss, since the mean/covariance loss has another magnitude than
-   the Gram loss (:data:`MEANCOV_STYLE_FACTOR`).
+3. the style loss, since the mean/covariance and sliced losses have other
+   magnitudes than the Gram loss (:data:`MEANCOV_STYLE_FACTOR`,
+   :data:`SLICED_STYLE_RATIO`).
 
 Weights the user sets win. ``brushwork models`` prints what
 :func:`default_loss_weights` gives, which is what a run uses.
@@ -59,6 +60,14 @@ CONVERGED_CONTENT_FACTOR = {"adam": 1.0, "lbfgs": 5.0}
 #: magnitude. Both scale with the 4th power of the features, so it carries over.
 MEANCOV_STYLE_FACTOR = 8e-5
 
+#: The sliced Wasserstein loss is a mean of squared feature differences (along
+#: directions), so it grows with the square of the feature scale, as the content loss
+#: does, not with the 4th power as the Gram loss does. Its raw weight is therefore set
+#: relative to the content weight, which carries the same k² across input spaces. 1.4
+#: starts it at the Gram term's magnitude on the book's pair (384 px, VGG-16: raw
+#: sliced loss 1.54e6, raw Gram loss 1.06e7 over the five style layers).
+SLICED_STYLE_RATIO = 1.4
+
 
 def calibrated_weights(input_space: str) -> LossWeights:
     """The book's balance for a backbone fed in ``input_space``."""
@@ -70,10 +79,12 @@ def calibrated_weights(input_space: str) -> LossWeights:
 def default_loss_weights(input_space: str, optimizer: str, style_loss: str) -> LossWeights:
     """The weights a run uses when the user sets none."""
     base = calibrated_weights(input_space)
+    if style_loss == "sliced":
+        style = base.content * SLICED_STYLE_RATIO
+    else:
+        style = base.style * (MEANCOV_STYLE_FACTOR if style_loss == "meancov" else 1.0)
     return LossWeights(
-        content=base.content * CONVERGED_CONTENT_FACTOR[optimizer],
-        style=base.style * (MEANCOV_STYLE_FACTOR if style_loss == "meancov" else 1.0),
-        tv=base.tv,
+        content=base.content * CONVERGED_CONTENT_FACTOR[optimizer], style=style, tv=base.tv
     )
 
 

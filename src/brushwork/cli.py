@@ -581,7 +581,7 @@ def _models() -> int:
         )
         print("    --balance book (raw terms), by optimizer and style loss:")
         for optimizer in ("lbfgs", "adam"):
-            for loss in ("gram", "meancov"):
+            for loss in ("gram", "meancov", "sliced"):
                 w = default_loss_weights(spec.input_space, optimizer, loss)
                 mark = (
                     " (default)"

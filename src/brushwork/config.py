@@ -23,7 +23,7 @@ Pooling = Literal["max", "avg"]
 StyleFit = Literal["area", "stretch"]
 Optimizer = Literal["adam", "lbfgs"]
 PreserveColor = Literal["none", "luminance", "histogram"]
-StyleLossKind = Literal["gram", "meancov"]
+StyleLossKind = Literal["gram", "meancov", "sliced"]
 Balance = Literal["auto", "book"]
 Init = Literal["content", "noise", "style-stats", "image"]
 
@@ -166,7 +166,9 @@ class StyleConfig:
         default_text="1 for every style layer",
     )
     style_loss: StyleLossKind = option(
-        "gram", "gram (the book's Gram-matrix MSE) or meancov (feature means and covariances)"
+        "gram",
+        "gram (the book's Gram-matrix MSE), meancov (feature means and covariances) or "
+        "sliced (sliced Wasserstein: whole feature distributions, along random directions)",
     )
     style_blend: tuple[float, ...] | None = option(
         None,

@@ -217,11 +217,12 @@ def stylize(
             prepare=mode.network_view,
             channels_last=cfg.channels_last,
             relative_losses=cfg.balance == "auto",
+            generator=generator,
         )
         objective: Objective | TiledObjective
         if st.tile:
             # Too large for one graph: the same objective, tile by tile (brushwork.tiled).
-            objective = TiledObjective(net, **terms, tile=st.tile, generator=generator)
+            objective = TiledObjective(net, **terms, tile=st.tile)
         else:
             objective = Objective(net, **terms)
         del terms

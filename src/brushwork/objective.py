@@ -25,6 +25,7 @@ from brushwork.backbones import VGGFeatures
 from brushwork.balance import LossWeights
 from brushwork.losses import ContentLoss, StyleLoss, gram_matrix, tv_loss
 from brushwork.meancov import MeanCovLoss, feature_mean_cov, mean_cov_loss
+from brushwork.sliced import SlicedLoss, blended_quantiles, random_directions
 
 
 class LossParts(NamedTuple):
@@ -95,12 +96,22 @@ def _blended(values: Sequence[Tensor], blend: Sequence[float]) -> Tensor:
 
 
 def style_losses(
-    kind: str, features: Sequence[Tensor], blend: Sequence[float], mask: Tensor | None
+    kind: str,
+    features: Sequence[Tensor],
+    blend: Sequence[float],
+    mask: Tensor | None,
+    generator: torch.Generator | None = None,
 ) -> nn.Module:
     """The loss of one style layer against the blend of several style images' features.
 
     ``mask``: (1, 1, h, w) at that layer's size, or None for the whole image.
+    ``generator`` draws the directions of the sliced loss (c of them for c channels,
+    as Heitz et al. use); the other kinds draw nothing.
     """
+    if kind == "sliced":
+        c = features[0].shape[1]
+        directions = random_directions(c, c, generator or torch.Generator().manual_seed(0))
+        return SlicedLoss(directions, blended_quantiles(features, directions, blend), mask)
     if kind == "meancov":
         stats = [feature_mean_cov(f) for f in features]
         mean = _blended([m for m, _ in stats], blend)
@@ -159,6 +170,7 @@ class Objective:
         prepare: Callable[[Tensor], Tensor],
         channels_last: bool,
         relative_losses: bool = False,
+        generator: torch.Generator | None = None,
     ) -> None:
         self.net = net
         self.prepare = prepare
@@ -190,7 +202,7 @@ class Objective:
                         size = net.spec.feature_size(name, h, w)
                         mask = F.interpolate(source.region, size=size, mode="nearest")
                     feats = [f[name] for f in per_image]
-                    loss = style_losses(style_loss, feats, source.blend, mask)
+                    loss = style_losses(style_loss, feats, source.blend, mask, generator)
                     if relative_losses:
                         like = feats[0]
                         if mask is not None:

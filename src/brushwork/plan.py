@@ -114,6 +114,17 @@ def plan_run(
                 f"tiles; the largest size that fits is {fits} px"
             )
         tile, history, peak = fitted
+        if tile and cfg.style_loss == "sliced":
+            # Sorting is not additive over tiles: the sliced loss has no exact tiled form.
+            fits = largest_fitting_size(
+                cfg, content_size, dtype, device, available or 0, tiled=False
+            )
+            raise ConfigError(
+                f"--style-loss sliced needs the whole {w}x{h} image in one graph, about "
+                f"{_gb(estimate_peak_bytes(h, w, cfg, dtype, device, st.iterations))} of "
+                f"memory, and {_gb(available or 0)} is available; use --size {fits} or "
+                "less, or --style-loss gram or meancov, which run tiled"
+            )
         stages.append(StagePlan(h, w, st.iterations, st.lr_decay_every, tile, history, peak))
     return RunPlan(tuple(stages), max(s.estimated_bytes for s in stages), available)
 
@@ -293,8 +304,13 @@ def largest_fitting_size(
     dtype: torch.dtype,
     device: torch.device,
     available: int,
+    *,
+    tiled: bool = True,
 ) -> int:
-    """The largest long side that fits in ``available`` bytes, tiled if need be (binary search)."""
+    """The largest long side that fits in ``available`` bytes (binary search).
+
+    Tiled if need be, unless ``tiled`` is False (a loss with no tiled form).
+    """
     w0, h0 = content_size
     halo, align = tiling_geometry(cfg, get_spec(cfg.model))
     last = cfg.resolved_stages()[-1]
@@ -303,7 +319,11 @@ def largest_fitting_size(
     while lo < hi:
         mid = (lo + hi + 1) // 2
         h, w = fit_long_side(w0, h0, mid)
-        if fit_stage(h, w, iterations, cfg, dtype, device, available, halo, align) is not None:
+        if tiled:
+            ok = fit_stage(h, w, iterations, cfg, dtype, device, available, halo, align) is not None
+        else:
+            ok = estimate_peak_bytes(h, w, cfg, dtype, device, iterations) <= available
+        if ok:
             lo = mid
         else:
             hi = mid - 1

@@ -43,6 +43,7 @@ from torch import Tensor
 from brushwork.backbones import BackboneSpec, VGGFeatures
 from brushwork.balance import LossWeights
 from brushwork.devices import release_free_memory
+from brushwork.errors import ConfigError
 from brushwork.losses import gram_matrix, tv_loss
 from brushwork.objective import LossParts, StyleSource
 
@@ -253,6 +254,9 @@ class TiledObjective:
         tile: int,
         generator: torch.Generator | None = None,
     ) -> None:
+        if style_loss == "sliced":
+            # plan_run refuses this first; a direct caller gets the same reason.
+            raise ConfigError("the sliced style loss has no exact tiled form (sorting is global)")
         self.net, self.prepare, self.channels_last = net, prepare, channels_last
         self.loss_weights = loss_weights
         spec = net.spec
