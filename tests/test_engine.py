@@ -120,7 +120,7 @@ def test_bf16_reaches_the_fp32_objective_within_1_percent(
     from brushwork.backbones import build_backbone
     from brushwork.balance import CAFFE_WEIGHTS
     from brushwork.images import load_image
-    from brushwork.objective import Objective, StyleSource
+    from brushwork.objective import Objective, StyleSource, Terms
     from brushwork.pixels import resize, style_size, to_tensor
 
     kw = dict(size=128, iterations=60, optimizer=optimizer, balance="book", scales=1)
@@ -134,18 +134,20 @@ def test_bf16_reaches_the_fp32_objective_within_1_percent(
     style_t = to_tensor(resize(style, sh, sw), cpu)
     obj = Objective(
         net,
-        content=to_tensor(resize(content, h, wd), cpu),
-        styles=[StyleSource([style_t], [1])],
-        content_layers=("conv4_3",),
-        style_layers=layers,
-        style_layer_weights=[1.0] * 5,
-        # The objective the default L-BFGS run optimizes: 5x the calibrated content weight.
-        loss_weights=dataclasses.replace(CAFFE_WEIGHTS, content=5 * CAFFE_WEIGHTS.content)
-        if optimizer == "lbfgs"
-        else CAFFE_WEIGHTS,
-        style_loss="gram",
-        prepare=lambda t: t,
-        channels_last=False,
+        Terms(
+            content=to_tensor(resize(content, h, wd), cpu),
+            styles=[StyleSource([style_t], [1])],
+            content_layers=("conv4_3",),
+            style_layers=layers,
+            style_layer_weights=[1.0] * 5,
+            # The objective the default L-BFGS run optimizes: 5x the calibrated content weight.
+            loss_weights=dataclasses.replace(CAFFE_WEIGHTS, content=5 * CAFFE_WEIGHTS.content)
+            if optimizer == "lbfgs"
+            else CAFFE_WEIGHTS,
+            style_loss="gram",
+            prepare=lambda t: t,
+            channels_last=False,
+        ),
     )
     with torch.no_grad():
         value = {p: float(obj(to_tensor(img, cpu))[0]) for p, img in results.items()}

@@ -19,6 +19,7 @@ from brushwork.objective import (
     MaskedStyleLoss,
     Objective,
     StyleSource,
+    Terms,
 )
 from brushwork.pixels import to_tensor
 
@@ -72,15 +73,17 @@ def make(
 ) -> Objective:
     return Objective(
         net,
-        content=content,
-        styles=styles,
-        content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS,
-        style_layer_weights=LAYER_WEIGHTS,
-        loss_weights=weights,
-        style_loss=style_loss,
-        prepare=lambda t: t,
-        channels_last=False,
+        Terms(
+            content=content,
+            styles=styles,
+            content_layers=CONTENT_LAYERS,
+            style_layers=STYLE_LAYERS,
+            style_layer_weights=LAYER_WEIGHTS,
+            loss_weights=weights,
+            style_loss=style_loss,
+            prepare=lambda t: t,
+            channels_last=False,
+        ),
     )
 
 
@@ -321,16 +324,18 @@ def test_relative_terms_are_errors_over_their_targets_energy(
     weights = LossWeights(content=2.0, style=3.0, tv=0.0)
     obj = Objective(
         net,
-        content=content,
-        styles=[StyleSource([oak], [1.0])],
-        content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS,
-        style_layer_weights=LAYER_WEIGHTS,
-        loss_weights=weights,
-        style_loss="gram",
-        prepare=lambda t: t,
-        channels_last=False,
-        relative_losses=True,
+        Terms(
+            content=content,
+            styles=[StyleSource([oak], [1.0])],
+            content_layers=CONTENT_LAYERS,
+            style_layers=STYLE_LAYERS,
+            style_layer_weights=LAYER_WEIGHTS,
+            loss_weights=weights,
+            style_loss="gram",
+            prepare=lambda t: t,
+            channels_last=False,
+            relative_losses=True,
+        ),
     )
     fx, fs = feats(net, x, STYLE_LAYERS), feats(net, oak, STYLE_LAYERS)
     per_layer = [

@@ -15,7 +15,7 @@ from PIL import Image
 from brushwork.backbones import VGGFeatures, build_backbone
 from brushwork.balance import CAFFE_WEIGHTS, LossWeights
 from brushwork.losses import tv_loss
-from brushwork.objective import LossParts, Objective, StyleSource
+from brushwork.objective import LossParts, Objective, StyleSource, Terms
 from brushwork.optimize import Outcome, Schedule, Step, optimize
 from brushwork.pixels import pixel_bounds, rgb_tensor, to_tensor
 
@@ -53,15 +53,17 @@ def objective(
 ) -> Objective:
     return Objective(
         net,
-        content=content,
-        styles=[StyleSource([style], [1.0])],
-        content_layers=("conv4_3",),
-        style_layers=STYLE_LAYERS,
-        style_layer_weights=(1.0,) * len(STYLE_LAYERS),
-        loss_weights=weights,
-        style_loss="gram",
-        prepare=lambda t: t,
-        channels_last=False,
+        Terms(
+            content=content,
+            styles=[StyleSource([style], [1.0])],
+            content_layers=("conv4_3",),
+            style_layers=STYLE_LAYERS,
+            style_layer_weights=(1.0,) * len(STYLE_LAYERS),
+            loss_weights=weights,
+            style_loss="gram",
+            prepare=lambda t: t,
+            channels_last=False,
+        ),
     )
 
 

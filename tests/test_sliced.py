@@ -195,14 +195,14 @@ def test_a_size_that_needs_tiles_is_refused(
 ) -> None:
     """Sorting has no exact tiled form: where gram would tile, sliced is refused
     before any work, with the largest size that fits in one graph."""
-    with pytest.raises(ConfigError, match="sliced needs the whole"):
+    with pytest.raises(ConfigError, match="sliced style loss needs the whole"):
         stylize(rainier, starry, size=2048, max_memory=3, style_loss="sliced")
     assert capsys.readouterr().out == ""  # the library prints nothing
     out = tmp_path / "never.png"
     argv = ["stylize", str(rainier), str(starry), "-o", str(out), "--size", "2048"]
     code = main([*argv, "--max-memory", "3", "--style-loss", "sliced"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "use --size" in err[0], err
+    assert code == 2 and len(err) == 1 and "use size" in err[0], err
     assert not out.exists()
 
 

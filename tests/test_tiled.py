@@ -14,7 +14,7 @@ from brushwork.backbones import VGGFeatures, build_backbone, get_spec
 from brushwork.balance import resolve_loss_weights
 from brushwork.config import StyleConfig
 from brushwork.errors import OutOfMemoryError
-from brushwork.objective import Objective, StyleSource
+from brushwork.objective import Objective, StyleSource, Terms
 from brushwork.pixels import normalize, resize, rgb_tensor
 from brushwork.plan import plan_run
 from brushwork.tiled import TiledObjective, receptive_halo, tile_boxes
@@ -32,7 +32,7 @@ def net() -> VGGFeatures:
 
 def _terms(
     rainier: Path, autumn_oak: Path, kind: str, regions: bool, h: int, w: int
-) -> tuple[dict[str, object], torch.Tensor]:
+) -> tuple[Terms, torch.Tensor]:
     content = normalize(rgb_tensor(resize(Image.open(rainier).convert("RGB"), h, w), CPU))
     style = normalize(rgb_tensor(resize(Image.open(autumn_oak).convert("RGB"), 150, 224), CPU))
     weights = resolve_loss_weights(
@@ -55,7 +55,7 @@ def _terms(
         ]
     else:
         sources = [StyleSource([style, style.flip(-2)], [2.0, 1.0])]
-    kw: dict[str, object] = dict(
+    kw = Terms(
         content=content,
         styles=sources,
         content_layers=CONTENT,
@@ -66,6 +66,7 @@ def _terms(
         prepare=lambda t: t,
         channels_last=False,
         relative_losses=True,
+        generator=torch.Generator().manual_seed(3),
     )
     torch.manual_seed(0)
     return kw, content + 0.3 * torch.randn_like(content)
@@ -81,12 +82,12 @@ def test_tiled_gradient_is_the_untiled_gradient(
     # slivers that only some layers see.
     kw, x0 = _terms(rainier, autumn_oak, kind, regions, 139, 185)
     x = x0.clone().requires_grad_(True)
-    whole = Objective(net, **kw)(x)  # type: ignore[arg-type]
+    whole = Objective(net, kw)(x)
     whole.total.backward()  # type: ignore[no-untyped-call]
     g_whole = x.grad
     assert g_whole is not None
 
-    tiled = TiledObjective(net, **kw, tile=48, generator=torch.Generator().manual_seed(3))  # type: ignore[arg-type]
+    tiled = TiledObjective(net, kw, tile=48)
     assert tiled.tiles(139, 185) == 3 * 4
     for _ in range(2):  # two evaluations: two random shifts of the grid
         x = x0.clone().requires_grad_(True)

@@ -36,7 +36,7 @@ from brushwork.devices import (
 )
 from brushwork.errors import ConfigError
 from brushwork.images import ImageInput, load_image
-from brushwork.objective import LossParts, Objective
+from brushwork.objective import LossParts, Objective, Terms
 from brushwork.optimize import Schedule, Step, optimize
 from brushwork.pixels import (
     normalize,
@@ -206,7 +206,7 @@ def stylize(
     for si, st in enumerate(plan.stages):
         h, w = st.height, st.width
         content_rgb = rgb_tensor(resize(content_img, h, w), device)
-        terms: dict[str, Any] = dict(
+        terms = Terms(
             content=None if content is None else normalize(content_rgb),
             styles=inputs.sources(h, w, content_rgb, mode, device),
             content_layers=c_layers,
@@ -219,12 +219,8 @@ def stylize(
             relative_losses=cfg.balance == "auto",
             generator=generator,
         )
-        objective: Objective | TiledObjective
-        if st.tile:
-            # Too large for one graph: the same objective, tile by tile (brushwork.tiled).
-            objective = TiledObjective(net, **terms, tile=st.tile)
-        else:
-            objective = Objective(net, **terms)
+        # Too large for one graph: the same objective, tile by tile (brushwork.tiled).
+        objective = TiledObjective(net, terms, tile=st.tile) if st.tile else Objective(net, terms)
         del terms
         if device.type == "cpu" and (st.tile or si > 0):
             release_free_memory()  # the last scale's heap holes do not fit this one's buffers

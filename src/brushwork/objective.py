@@ -147,39 +147,50 @@ def relative(loss: nn.Module, like: Tensor) -> nn.Module:
     return Scaled(loss, 1.0 / energy) if energy > 0 else loss
 
 
-class Objective:
-    """Σ content + Σ style + TV, each weighted, for one stage.
+@dataclass(frozen=True)
+class Terms:
+    """What one stage's objective measures; the untiled and the tiled objective share it.
 
-    ``prepare`` maps the normalized composite image to what the network sees
-    (the colour mode's ``network_view``); targets pass through it too. With
-    ``relative``, every content and style term is divided by its target's
+    ``content``: the normalized content image (1, 3, h, w), or None (texture).
+    ``prepare`` maps the normalized composite image to what the network sees (the
+    colour mode's ``network_view``); targets pass through it too. With
+    ``relative_losses``, every content and style term is divided by its target's
     energy (:func:`relative`); without, the terms are the book's raw MSEs.
+    ``generator`` draws the sliced loss's directions and the tiled grid's shifts
+    (a seeded run repeats).
     """
 
-    def __init__(
-        self,
-        net: VGGFeatures,
-        *,
-        content: Tensor | None,
-        styles: Sequence[StyleSource],
-        content_layers: Sequence[str],
-        style_layers: Sequence[str],
-        style_layer_weights: Sequence[float],
-        loss_weights: LossWeights,
-        style_loss: str,
-        prepare: Callable[[Tensor], Tensor],
-        channels_last: bool,
-        relative_losses: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> None:
+    content: Tensor | None
+    styles: Sequence[StyleSource]
+    content_layers: Sequence[str]
+    style_layers: Sequence[str]
+    style_layer_weights: Sequence[float]
+    loss_weights: LossWeights
+    style_loss: str
+    prepare: Callable[[Tensor], Tensor]
+    channels_last: bool
+    relative_losses: bool = False
+    generator: torch.Generator | None = None
+
+    @property
+    def uses_content(self) -> bool:
+        return self.content is not None and self.loss_weights.content != 0
+
+
+class Objective:
+    """Σ content + Σ style + TV, each weighted, for one stage (see :class:`Terms`)."""
+
+    def __init__(self, net: VGGFeatures, terms: Terms) -> None:
+        t = terms
+        content, loss_weights, relative_losses = t.content, t.loss_weights, t.relative_losses
         self.net = net
-        self.prepare = prepare
-        self.channels_last = channels_last
+        self.prepare = t.prepare
+        self.channels_last = t.channels_last
         self.loss_weights = loss_weights
-        use_content = content is not None and loss_weights.content != 0
-        self.content_layers = tuple(content_layers) if use_content else ()
-        self.style_layers = tuple(style_layers)
-        layer_weight = dict(zip(style_layers, style_layer_weights, strict=True))
+        use_content = t.uses_content
+        self.content_layers = tuple(t.content_layers) if use_content else ()
+        self.style_layers = tuple(t.style_layers)
+        layer_weight = dict(zip(t.style_layers, t.style_layer_weights, strict=True))
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         with torch.no_grad():
             self.content_losses: dict[str, nn.Module] = {}
@@ -193,7 +204,7 @@ class Objective:
                     for n in self.content_layers
                 }
             self.style_losses: list[tuple[str, float, nn.Module]] = []
-            for source in styles:
+            for source in t.styles:
                 per_image = [self.features(img, self.style_layers) for img in source.images]
                 for name in self.style_layers:
                     mask = None
@@ -202,7 +213,7 @@ class Objective:
                         size = net.spec.feature_size(name, h, w)
                         mask = F.interpolate(source.region, size=size, mode="nearest")
                     feats = [f[name] for f in per_image]
-                    loss = style_losses(style_loss, feats, source.blend, mask, generator)
+                    loss = style_losses(t.style_loss, feats, source.blend, mask, t.generator)
                     if relative_losses:
                         like = feats[0]
                         if mask is not None:

@@ -120,10 +120,10 @@ def plan_run(
                 cfg, content_size, dtype, device, available or 0, tiled=False
             )
             raise ConfigError(
-                f"--style-loss sliced needs the whole {w}x{h} image in one graph, about "
+                f"the sliced style loss needs the whole {w}x{h} image in one graph, about "
                 f"{_gb(estimate_peak_bytes(h, w, cfg, dtype, device, st.iterations))} of "
-                f"memory, and {_gb(available or 0)} is available; use --size {fits} or "
-                "less, or --style-loss gram or meancov, which run tiled"
+                f"memory, and {_gb(available or 0)} is available; use size {fits} or "
+                "less, or style loss gram or meancov, which run tiled"
             )
         stages.append(StagePlan(h, w, st.iterations, st.lr_decay_every, tile, history, peak))
     return RunPlan(tuple(stages), max(s.estimated_bytes for s in stages), available)

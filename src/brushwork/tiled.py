@@ -33,7 +33,7 @@ TV is cheap on 3 channels and is computed on the whole image.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,11 +41,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from brushwork.backbones import BackboneSpec, VGGFeatures
-from brushwork.balance import LossWeights
 from brushwork.devices import release_free_memory
 from brushwork.errors import ConfigError
 from brushwork.losses import gram_matrix, tv_loss
-from brushwork.objective import LossParts, StyleSource
+from brushwork.objective import LossParts, StyleSource, Terms
 
 
 @dataclass(frozen=True)
@@ -234,57 +233,41 @@ class TiledObjective:
     ``__call__(x)`` returns the weighted losses (detached) and *writes the
     gradient into* ``x.grad`` itself: the optimizer must not call backward
     (:func:`brushwork.optimize.optimize` checks ``total.requires_grad``).
-    Same arguments as the untiled objective, plus the interior tile side.
+    The same :class:`~brushwork.objective.Terms` as the untiled objective, plus the
+    interior tile side.
     """
 
-    def __init__(
-        self,
-        net: VGGFeatures,
-        *,
-        content: Tensor | None,
-        styles: Sequence[StyleSource],
-        content_layers: Sequence[str],
-        style_layers: Sequence[str],
-        style_layer_weights: Sequence[float],
-        loss_weights: LossWeights,
-        style_loss: str,
-        prepare: Callable[[Tensor], Tensor],
-        channels_last: bool,
-        relative_losses: bool,
-        tile: int,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        if style_loss == "sliced":
+    def __init__(self, net: VGGFeatures, terms: Terms, *, tile: int) -> None:
+        t = terms
+        if t.style_loss == "sliced":
             # plan_run refuses this first; a direct caller gets the same reason.
             raise ConfigError("the sliced style loss has no exact tiled form (sorting is global)")
-        self.net, self.prepare, self.channels_last = net, prepare, channels_last
-        self.loss_weights = loss_weights
+        self.net, self.prepare, self.channels_last = net, t.prepare, t.channels_last
+        self.loss_weights = loss_weights = t.loss_weights
         spec = net.spec
         names = spec.layer_names()
-        use_content = content is not None and loss_weights.content != 0
-        c_layers = tuple(content_layers) if use_content else ()
-        self.layers = tuple(dict.fromkeys(c_layers + tuple(style_layers)))
+        c_layers = tuple(t.content_layers) if t.uses_content else ()
+        self.layers = tuple(dict.fromkeys(c_layers + tuple(t.style_layers)))
         deepest = max(self.layers, key=names.index)
         self.halo, self.align = receptive_halo(spec, deepest)
         if tile % self.align:
             raise ValueError(f"tile {tile} is not a multiple of {self.align}")
         self.tile = tile
-        self.generator = generator
+        self.generator = t.generator
         self.factors = {n: 2 ** spec.pools_before(n) for n in self.layers}
         self.terms: list[Term] = []
-        layer_weight = dict(zip(style_layers, style_layer_weights, strict=True))
-        if use_content:
-            assert content is not None
-            maps = self._feature_maps(content, c_layers)
+        layer_weight = dict(zip(t.style_layers, t.style_layer_weights, strict=True))
+        if t.content is not None and c_layers:
+            maps = self._feature_maps(t.content, c_layers)
             for n in c_layers:
-                energy = float(maps[n].float().pow(2).mean()) if relative_losses else 1.0
+                energy = float(maps[n].float().pow(2).mean()) if t.relative_losses else 1.0
                 scale = 1.0 / energy if energy > 0 else 1.0
                 self.terms.append(
                     ContentTerm(n, maps[n], self.factors[n], loss_weights.content * scale)
                 )
-        for source in styles:
+        for source in t.styles:
             self._add_style_terms(
-                source, tuple(style_layers), layer_weight, style_loss, relative_losses
+                source, tuple(t.style_layers), layer_weight, t.style_loss, t.relative_losses
             )
 
     # -- building --
