@@ -91,8 +91,7 @@ def sliced_wasserstein_loss(features: Tensor, directions: Tensor, target: Tensor
         distributions.
     """
     p = sorted_projections(features, directions)
-    t = resample_quantiles(target.to(p.dtype), p.shape[-1])
-    return F.mse_loss(p, t.expand_as(p))
+    return F.mse_loss(p, resample_quantiles(target.to(p.dtype), p.shape[-1]).expand_as(p))
 
 
 def blended_quantiles(
@@ -128,9 +127,16 @@ class SlicedLoss(nn.Module):
         self.register_buffer("target", target.detach().float())
         index = None if mask is None else mask.flatten().nonzero().squeeze(1)
         self.register_buffer("index", index)
+        # The target read at the image's pixel count: the same every evaluation of a
+        # stage, so resampled once, not in every forward.
+        self._quantiles: Tensor | None = None
 
     def forward(self, features: Tensor) -> Tensor:
         if self.index is not None:
             b, c = features.shape[:2]
             features = features.reshape(b, c, -1).index_select(2, self.index).unsqueeze(3)
-        return sliced_wasserstein_loss(features, self.directions, self.target)
+        p = sorted_projections(features, self.directions)
+        q = self._quantiles
+        if q is None or q.shape[-1] != p.shape[-1] or q.dtype != p.dtype:
+            q = self._quantiles = resample_quantiles(self.target.to(p.dtype), p.shape[-1])
+        return F.mse_loss(p, q.expand_as(p))
