@@ -81,7 +81,7 @@ def add_video_parser(sub: Any) -> None:
         default=None,
         metavar="N",
         help="iterations of each frame after the first, in one stage at full size "
-        "(default: a third of --iterations, rounded)",
+        "(default: two thirds of --iterations, rounded)",
     )
     p.add_argument(
         "--long-term",

@@ -288,7 +288,7 @@ def temporal_term(
     first = warped[0]
     if content is not None:
         # Ruder starts disoccluded pixels from the warped image and lets the
-        # optimization repaint them, but with a third of the iterations it does
+        # optimization repaint them, but in a later frame's 20 iterations it does
         # not: behind a moving object the warp copies the object's colours, and
         # once those pixels are background again the temporal term keeps the
         # streak for good (seen in the demo). The photo there repaints cleanly.
@@ -319,8 +319,8 @@ def stylize_video(
     ``config`` and ``options`` (StyleConfig fields, which override it) are the
     style settings, as for :func:`brushwork.stylize`.
 
-    The method is the module's description; ``frame_iterations`` (default: a
-    third of the last stage's iterations) is the later frames' budget,
+    The method is the module's description; ``frame_iterations`` (default: two
+    thirds of the last stage's iterations) is the later frames' budget,
     ``long_term`` ties each frame to frames 1, 2 and 4 back. ``start`` and
     ``duration`` (seconds) cut a part; ``fps`` is a frame directory's rate.
     ``callback`` receives a :class:`VideoProgress` after every iteration and
