@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from child import run_child
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parents[1] / "shared" / "images" / "d2l"
@@ -28,6 +28,7 @@ from brushwork.devices import resolve_precision
 from brushwork.plan import estimate_peak_bytes
 from brushwork.pixels import fit_long_side
 from PIL import Image
+from child import vm_hwm_bytes
 opts = json.loads(sys.argv[1])
 content, style = sys.argv[2], sys.argv[3]
 img = stylize(content, style, **opts)
@@ -35,29 +36,18 @@ cfg = StyleConfig(**opts)
 dev = torch.device("cpu")
 h, w = img.height, img.width
 est = estimate_peak_bytes(h, w, cfg, resolve_precision(cfg.precision, dev), dev)
-# VmHWM (this process's peak), not ru_maxrss, which Linux carries over exec from the parent.
-hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-rss = int(hwm.split()[1]) * 1024
-print(json.dumps({"h": h, "w": w, "rss": rss, "estimate": est}))
+print(json.dumps({"h": h, "w": w, "rss": vm_hwm_bytes(), "estimate": est}))
 """
 
 
 def measure(opts: dict[str, object]) -> dict[str, int]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            json.dumps(opts),
-            str(SHARED / "rainier.jpg"),
-            str(SHARED / "autumn_oak.jpg"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    return run_child(
+        CHILD,
+        json.dumps(opts),
+        str(SHARED / "rainier.jpg"),
+        str(SHARED / "autumn_oak.jpg"),
+        quiet=True,
     )
-    result: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
 
 
 def main() -> int:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from child import run_child
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parents[1] / "shared" / "images"
@@ -27,6 +28,7 @@ RUN = """
 import json, sys, time
 from brushwork import stylize
 from brushwork.images import save_image
+from child import vm_hwm_bytes
 opts = json.loads(sys.argv[1])
 content, style, out = sys.argv[2], sys.argv[3], sys.argv[4]
 seen = {}
@@ -42,9 +44,8 @@ t0 = time.perf_counter()
 img = stylize(content, style, callback=on, **opts)
 seconds = time.perf_counter() - t0
 save_image(img, __import__("pathlib").Path(out), img.info["brushwork"])
-hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 rec = img.info["brushwork"]
-print(json.dumps({"rss": int(hwm.split()[1]) * 1024, "seconds": seconds,
+print(json.dumps({"rss": vm_hwm_bytes(), "seconds": seconds,
                   "estimate": rec["resolved"]["estimated_peak_bytes"],
                   "stages": rec["stages_run"], "progress": seen}))
 """
@@ -109,20 +110,8 @@ def main() -> int:
 
 
 def run_one(opts: dict[str, object], content: str, style: str, out: Path) -> dict[str, object]:
-    run = subprocess.run(
-        [sys.executable, "-c", RUN, json.dumps(opts), content, style, str(out)],
-        check=True,
-        stdout=subprocess.PIPE,  # the result; stderr (live progress) passes through
-        text=True,
-    )
-    r: dict[str, object] = json.loads(run.stdout.strip().splitlines()[-1])
-    score = subprocess.run(
-        [sys.executable, "-c", SCORE, str(out), content, style],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    r["quadrants"] = json.loads(score.stdout.strip().splitlines()[-1])
+    r = run_child(RUN, json.dumps(opts), content, style, str(out))
+    r["quadrants"] = run_child(SCORE, str(out), content, style, quiet=True)
     out.with_suffix(".bench.json").write_text(json.dumps(r))
     return r
 

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from child import vm_hwm_bytes
+
 HEADERS = {"X-Brushwork": "1"}
 
 
@@ -115,12 +117,8 @@ def client(
             out.errors.append(f"client {idx}: {type(e).__name__}: {e}")
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The process's high-water RSS (VmHWM), Linux only."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def _mib_of_peak(pid: int) -> float:
+    return vm_hwm_bytes(pid) / 2**20
 
 
 def main() -> int:
@@ -180,7 +178,7 @@ def main() -> int:
 
         _, gallery = request(f"{base}/api/results")
         _, active = request(f"{base}/api/jobs")
-        rss = peak_rss_mib(server.pid)
+        rss = _mib_of_peak(server.pid)
         alive = server.poll() is None
 
         accepted = out.submitted[201]

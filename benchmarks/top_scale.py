@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import sys
 from pathlib import Path
+
+from child import run_child
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parents[1] / "shared" / "images"
@@ -27,12 +27,12 @@ import json, sys, time
 from PIL import Image
 from brushwork import stylize
 from brushwork.quality import QualityMeter
+from child import vm_hwm_bytes
 opts, content, style, start = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 t0 = time.perf_counter()
 img = stylize(content, style, start=start, scales=1, **opts)
 seconds = time.perf_counter() - t0
-hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-rss = int(hwm.split()[1]) * 1024  # before scoring, which loads its own network
+rss = vm_hwm_bytes()  # before scoring, which loads its own network
 q = QualityMeter().score(img, Image.open(content).convert("RGB"), Image.open(style).convert("RGB"))
 print(json.dumps({"rss": rss, "seconds": seconds, "gap": q.gap_closed,
                   "content": q.content_distance,
@@ -76,13 +76,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for spec in a.variants.split(","):
         opts = {"size": a.size, **variant_options(spec, a.iterations)}
-        run = subprocess.run(
-            [sys.executable, "-c", RUN, json.dumps(opts), a.content, a.style, str(start)],
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        r = json.loads(run.stdout.strip().splitlines()[-1])
+        r = run_child(RUN, json.dumps(opts), a.content, a.style, str(start))
         print(
             f"| {spec} | {r['gap']:.3f} | {r['content']:.3f} | {r['rss'] / 1e9:.2f} "
             f"| {r['estimate'] / 1e9:.2f} | {r['seconds']:.0f} |",

@@ -66,8 +66,10 @@ def _stats(f: Tensor) -> _Stats:
     _, c, h, w = f.shape
     m = f.float().reshape(c, h * w)
     mean = m.mean(dim=1)
+    # Σ from the centred features, not as G − μμᵀ: post-ReLU means are large next to
+    # the spread in deep layers, and the difference would cancel away fp32 digits.
     centred = m - mean[:, None]
-    return _Stats(m @ m.T / (h * w), mean, centred @ centred.T / (h * w))
+    return _Stats(gram(f), mean, centred @ centred.T / (h * w))
 
 
 def _distance(x: _Stats, t: _Stats) -> tuple[float, float]:

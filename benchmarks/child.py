@@ -1,0 +1,47 @@
+"""Benchmark steps in a fresh Python process, and the peak memory they read.
+
+Torch-free on purpose: a parent that only launches children stays light, and every
+child measures its own peak from an empty heap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+
+
+def vm_hwm_bytes(pid: int | str = "self") -> int:
+    """A process's high-water RSS (VmHWM), Linux only.
+
+    Not ``ru_maxrss``, which Linux carries over exec from the parent.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def run_child(script: str, *args: str, quiet: bool = False) -> dict[str, Any]:
+    """Run ``python -c script args`` and return the JSON on its last stdout line.
+
+    The child can import this directory's modules (``from child import vm_hwm_bytes``).
+    Its stderr passes through (live progress) unless ``quiet``.
+    """
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}"}
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if quiet else None,
+        text=True,
+        env=env,
+    )
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return result
