@@ -27,6 +27,7 @@ CPU = torch.device("cpu")
 
 def machine() -> dict[str, str]:
     flags = ""
+    family = ""
     model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -34,6 +35,8 @@ def machine() -> dict[str, str]:
                 model = line.split(":", 1)[1].strip()
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
+            if line.startswith("cpu family"):
+                family = line.split(":", 1)[1].strip()
             if line.startswith("flags"):
                 wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
                 have = set(line.split(":", 1)[1].split())
@@ -43,6 +46,7 @@ def machine() -> dict[str, str]:
         pass
     return {
         "cpu": model,
+        "family": family,
         "flags": flags,
         "threads": str(torch.get_num_threads()),
         "torch": torch.__version__,
@@ -75,13 +79,20 @@ def vgg16_flops(h: int, w: int, last: str = "conv5_1") -> float:
     return total
 
 
-def book_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """rainier (content) and autumn_oak (style) at ``size`` long side, normalized.
+BOOK_CONTENT = SHARED / "d2l" / "rainier.jpg"
+BOOK_STYLE = SHARED / "d2l" / "autumn_oak.jpg"
 
-    The style is sized as the engine's defaults size it (same area, own aspect ratio).
+
+def book_pair(
+    size: int, content_path: Path = BOOK_CONTENT, style_path: Path = BOOK_STYLE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The content and style (default: the book's rainier and autumn_oak) at ``size``.
+
+    Normalized; the style is sized as the engine's defaults size it (same area, own
+    aspect ratio).
     """
-    content = load_image(SHARED / "d2l" / "rainier.jpg")
-    style = load_image(SHARED / "d2l" / "autumn_oak.jpg")
+    content = load_image(content_path)
+    style = load_image(style_path)
     h, w = fit_long_side(*content.size, size)
     sh, sw = style_size(style, h, w, fit="area", scale=1.0, min_side=16)
     return to_tensor(resize(content, h, w), CPU), to_tensor(resize(style, sh, sw), CPU)
@@ -90,11 +101,13 @@ def book_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 class FixedObjective:
     """The book's Gram objective with vgg16's default weights, always in fp32 NCHW."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(
+        self, size: int, content_path: Path = BOOK_CONTENT, style_path: Path = BOOK_STYLE
+    ) -> None:
         self.net, loaded = build_backbone("vgg16", layers=(CONTENT_LAYER, *STYLE_LAYERS))
         w = calibrated_weights(loaded.spec.input_space)
         self.cw, self.sw, self.tw = w.content, w.style, w.tv
-        self.content, style = book_pair(size)
+        self.content, style = book_pair(size, content_path, style_path)
         with torch.no_grad():
             self.target = self.net(self.content, (CONTENT_LAYER,))[CONTENT_LAYER]
             feats = self.net(style, STYLE_LAYERS)
