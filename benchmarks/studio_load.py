@@ -117,10 +117,6 @@ def client(
             out.errors.append(f"client {idx}: {type(e).__name__}: {e}")
 
 
-def _mib_of_peak(pid: int) -> float:
-    return vm_hwm_bytes(pid) / 2**20
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=20)
@@ -178,7 +174,7 @@ def main() -> int:
 
         _, gallery = request(f"{base}/api/results")
         _, active = request(f"{base}/api/jobs")
-        rss = _mib_of_peak(server.pid)
+        rss = vm_hwm_bytes(server.pid) / 2**20
         alive = server.poll() is None
 
         accepted = out.submitted[201]

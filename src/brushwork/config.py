@@ -74,10 +74,11 @@ class StyleConfig:
         high=MAX_SIZE,
     )
     # 30 per scale on a 256 -> 512 pyramid: the coarse scale lays the large strokes
-    # cheaply, and at 512 px the style gap closed stops rising after 20-30 iterations
-    # (rainier + Starry Night: 0.714 at 20, 0.718 at 30 and at 60); iterations 30-60 only
-    # pull the content distance from 0.76 to 0.70, at 0.57 s each on a 2-core CPU, and
-    # look the same. Measured in benchmarks/quality.py (README "Quality").
+    # cheaply. At 512 px most of the style gap is closed by iteration 30 (rainier + Starry
+    # Night: 0.714 at 20, 0.718 at 30 and at 60); iterations 30-60 mostly pull the content
+    # distance down (0.76 -> 0.70 there), at 0.57 s each on a 2-core CPU, and look the
+    # same. Over 4 pairs 60 gave gap 0.752 / content 0.794, 30 give 0.725 / 0.850 in half
+    # the time (README "Quality"; --iterations 60 buys it back).
     iterations: int = option(30, "optimizer iterations (per scale)", low=1, high=MAX_ITERATIONS)
     scales: int = option(
         2,
