@@ -25,10 +25,12 @@ import argparse
 import contextlib
 import datetime
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from brushwork import Progress, stylize
 from brushwork.images import load_image
@@ -36,7 +38,7 @@ from brushwork.pixels import to_image
 from brushwork.quality import QualityMeter
 from common import ROOT, FixedObjective, machine
 from quality import CONTENTS, STYLES
-from reference import classic_lbfgs
+from reference import classic_lbfgs, seconds_per_iteration
 
 
 class _Reached(Exception):
@@ -46,17 +48,32 @@ class _Reached(Exception):
 Point = tuple[int, float, float, float]  # iteration, seconds, gap closed, content distance
 
 
+@dataclass(frozen=True)
+class Pair:
+    """A content and a style, as files (the classic objective reads them) and as images."""
+
+    content_path: Path
+    style_path: Path
+    content: Image.Image
+    style: Image.Image
+
+    @classmethod
+    def named(cls, name: str) -> Pair:
+        c, s = name.split("+")
+        return cls(CONTENTS[c], STYLES[s], load_image(CONTENTS[c]), load_image(STYLES[s]))
+
+
 def book_recipe(
-    meter: QualityMeter, pair: tuple[Path, Path], size: int, every: int, cap: int, mark: float
+    meter: QualityMeter, pair: Pair, size: int, every: int, cap: int, mark: float
 ) -> list[Point]:
     """neural-style's recipe on the book's Gram objective, scored every ``every`` iterations.
 
     Seconds are iterations x the seconds per iteration measured alone (the scoring
     inside its closure would otherwise have to be subtracted).
     """
-    content, style = load_image(pair[0]), load_image(pair[1])
-    obj = FixedObjective(size, *pair)
-    s_per_it = _classic_seconds_per_iteration(obj)
+    content, style = pair.content, pair.style
+    obj = FixedObjective(size, pair.content_path, pair.style_path)
+    s_per_it = seconds_per_iteration(obj)
     points: list[Point] = []
 
     def checkpoint(x: torch.Tensor, done: int) -> None:
@@ -73,14 +90,14 @@ def book_recipe(
 
 
 def same_objective_classic(
-    meter: QualityMeter, pair: tuple[Path, Path], size: int, every: int, cap: int, mark: float
+    meter: QualityMeter, pair: Pair, size: int, every: int, cap: int, mark: float
 ) -> list[Point]:
     """brushwork's own objective run the classic way: fp32, NCHW, one scale.
 
     Isolates what the engine's execution buys (bf16, channels-last, the pyramid) from
     what its balance buys. Scoring time is taken off the clock.
     """
-    content, style = load_image(pair[0]), load_image(pair[1])
+    content, style = pair.content, pair.style
     points: list[Point] = []
     spent = 0.0
 
@@ -114,9 +131,8 @@ RECIPES = {"book": book_recipe, "same": same_objective_classic}
 def run_pair(
     meter: QualityMeter, pair: str, recipes: list[str], size: int, every: int, cap: int
 ) -> dict[str, Any]:
-    content_name, style_name = pair.split("+")
-    paths = (CONTENTS[content_name], STYLES[style_name])
-    content, style = load_image(paths[0]), load_image(paths[1])
+    images = Pair.named(pair)
+    content, style = images.content, images.style
     t = time.perf_counter()
     ours = stylize(content, style, size=size)
     ours_s = time.perf_counter() - t
@@ -126,7 +142,7 @@ def run_pair(
         "ours": {"gap": q.gap_closed, "content": q.content_distance, "s": ours_s},
     }
     for name in recipes:
-        points = RECIPES[name](meter, paths, size, every, cap, q.gap_closed)
+        points = RECIPES[name](meter, images, size, every, cap, q.gap_closed)
         row[name] = {
             "hit": next((p for p in points if p[2] >= q.gap_closed), None),
             "last": points[-1],
@@ -169,12 +185,6 @@ def main() -> int:
     if not a.no_write:
         write(rows, recipes, a)
     return 0
-
-
-def _classic_seconds_per_iteration(obj: FixedObjective, n: int = 6) -> float:
-    """Median seconds of one classic iteration here, without any checkpoint."""
-    _, _, stamps = classic_lbfgs(obj, n, lambda x, done: None)
-    return sorted(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))[(n - 2) // 2]
 
 
 def write(rows: list[dict[str, Any]], recipes: list[str], a: argparse.Namespace) -> None:

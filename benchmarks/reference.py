@@ -14,6 +14,7 @@ iterations in its own run.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -60,6 +61,13 @@ def classic_lbfgs(
 
     opt.step(closure)
     return x, curve, stamps
+
+
+def seconds_per_iteration(obj: FixedObjective, evaluations: int = 6) -> float:
+    """Median seconds of one classic iteration here, without checkpoints (the first
+    evaluation, which warms the allocator, is left out)."""
+    _, _, stamps = classic_lbfgs(obj, evaluations, lambda x, done: None)
+    return statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
 
 
 def run(size: int, iterations: int) -> dict:

@@ -161,13 +161,6 @@ def iteration_table(sizes: list[int], iterations: dict[int, int]) -> list[dict[s
 # --- time to quality ----------------------------------------------------------
 
 
-def _classic_seconds_per_iteration(size: int, evaluations: int = 6) -> float:
-    from reference import classic_lbfgs
-
-    _, _, stamps = classic_lbfgs(FixedObjective(size), evaluations, lambda x, done: None)
-    return statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
-
-
 def _engine_seconds_per_iteration(size: int, options: dict[str, Any], n: int = 6) -> float:
     from brushwork import stylize
     from common import SHARED
@@ -223,7 +216,9 @@ def ttq(size: int, defaults: dict[str, Any]) -> dict[str, Any]:
     # Checkpoints of the classic recipe's visible image every 5 evaluations.
     k_classic = next((k for k, v in ref["clipped"] if v <= mark), None)
     best_k, best_v = min(ref["clipped"], key=lambda kv: kv[1])
-    s_classic = _classic_seconds_per_iteration(size)
+    from reference import seconds_per_iteration
+
+    s_classic = seconds_per_iteration(FixedObjective(size))
     adam = book_adam_curve(size)
     hit_adam = time_to(adam["points"], mark)
     s_adam = _engine_seconds_per_iteration(

@@ -137,6 +137,6 @@ class SlicedLoss(nn.Module):
             features = features.reshape(b, c, -1).index_select(2, self.index).unsqueeze(3)
         p = sorted_projections(features, self.directions)
         q = self._quantiles
-        if q is None or q.shape[-1] != p.shape[-1] or q.dtype != p.dtype:
+        if q is None or q.shape[-1] != p.shape[-1] or (q.dtype, q.device) != (p.dtype, p.device):
             q = self._quantiles = resample_quantiles(self.target.to(p.dtype), p.shape[-1])
         return F.mse_loss(p, q.expand_as(p))
