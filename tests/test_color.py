@@ -16,6 +16,8 @@ from brushwork.color import (
     luminance,
     luminance_as_rgb,
     match_luminance,
+    match_mean_cov,
+    pooled_mean_cov,
     rgb_to_ycbcr,
     transfer_mean_cov,
     ycbcr_to_rgb,
@@ -291,6 +293,68 @@ def test_transfer_mean_cov_rejects_unknown_method() -> None:
     x = torch.rand(1, 3, 4, 4)
     with pytest.raises(ValueError, match="method"):
         transfer_mean_cov(x, x, method="lab")  # type: ignore[arg-type]
+
+
+def test_pooled_mean_cov_matches_numpy_weighted_pixels(rng: np.random.Generator) -> None:
+    # Two images of different sizes and colours: pooled by weight, each image's
+    # pixels count wᵢ/nᵢ apiece (numpy's weighted mean and aweights covariance).
+    a = correlated_colours(rng, 1, 10, 14, mean=0.3, spread=0.1)[0]
+    b = correlated_colours(rng, 1, 21, 9, mean=0.7, spread=0.15)[0]
+    weights = (3.0, 1.0)
+    mean, cov = pooled_mean_cov([torch.from_numpy(a)[None], torch.from_numpy(b)[None]], weights)
+    px = np.concatenate([a.reshape(3, -1), b.reshape(3, -1)], axis=1)
+    per_pixel = np.concatenate(
+        [np.full(a[0].size, weights[0] / a[0].size), np.full(b[0].size, weights[1] / b[0].size)]
+    )
+    want_mean = np.average(px, axis=1, weights=per_pixel)
+    want_cov = np.cov(px, aweights=per_pixel, bias=True)
+    np.testing.assert_allclose(mean[0].numpy(), want_mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(cov[0].numpy(), want_cov, rtol=0, atol=1e-12)
+    # The pooled covariance holds the spread between the two images' means too.
+    assert np.trace(want_cov) > np.trace(np_pixel_stats(a)[1]) + np.trace(np_pixel_stats(b)[1])
+    # One image is its own statistics.
+    m1, c1 = pooled_mean_cov([torch.from_numpy(a)[None]], (2.0,))
+    np.testing.assert_allclose(m1[0].numpy(), np_pixel_stats(a)[0], atol=1e-12)
+    np.testing.assert_allclose(c1[0].numpy(), np_pixel_stats(a)[1], atol=1e-12)
+
+
+def test_pooled_mean_cov_rejects_bad_weights() -> None:
+    x = torch.rand(1, 3, 4, 4)
+    with pytest.raises(ValueError, match="2 weights for 1 images"):
+        pooled_mean_cov([x], (1.0, 1.0))
+    with pytest.raises(ValueError, match="zero"):
+        pooled_mean_cov([x], (0.0,))
+
+
+def test_match_mean_cov_reaches_given_statistics(rng: np.random.Generator) -> None:
+    src = correlated_colours(rng, 1, 20, 16, mean=0.4, spread=0.2)
+    tgt = correlated_colours(rng, 1, 12, 12, mean=0.6, spread=0.15)
+    mu_t, cov_t = np_pixel_stats(tgt[0])
+    out = match_mean_cov(
+        torch.from_numpy(src), torch.from_numpy(mu_t)[None], torch.from_numpy(cov_t)[None], eps=0
+    ).numpy()
+    assert out.min() > 0 and out.max() < 1, "test data must not clip"
+    mu_o, cov_o = np_pixel_stats(out[0])
+    np.testing.assert_allclose(mu_o, mu_t, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(cov_o, cov_t, rtol=0, atol=1e-7)
+    # And it is the same map as transfer_mean_cov's, given the target image instead.
+    np.testing.assert_allclose(
+        out, transfer_mean_cov(torch.from_numpy(src), torch.from_numpy(tgt), eps=0).numpy()
+    )
+    # Under a mask, the masked pixels reach them.
+    mask = np.zeros((1, 1, 20, 16))
+    mask[..., :7, :] = 1
+    out = match_mean_cov(
+        torch.from_numpy(src),
+        torch.from_numpy(mu_t)[None],
+        torch.from_numpy(cov_t)[None],
+        eps=0,
+        mask=torch.from_numpy(mask),
+    ).numpy()
+    assert out.min() > 0 and out.max() < 1, "test data must not clip"
+    mu_m, cov_m = np_pixel_stats(out[0][:, :7, :])
+    np.testing.assert_allclose(mu_m, mu_t, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(cov_m, cov_t, rtol=0, atol=1e-7)
 
 
 # --- colour modes (the engine's hooks) ---------------------------------------------

@@ -31,7 +31,7 @@ def test_every_field_has_one_description() -> None:
     assert [o.name for o in OPTIONS] == [f.name for f in dataclasses.fields(StyleConfig)]
     by_name = {o.name: o for o in OPTIONS}
     assert by_name["optimizer"].choices == ("adam", "lbfgs")
-    assert by_name["init"].choices == ("content", "noise", "style-stats", "image")
+    assert by_name["init"].choices == ("recolored", "content", "noise", "style-stats", "image")
     assert (
         by_name["model_weights"].kind == "path"
         and "studio" not in by_name["model_weights"].surfaces

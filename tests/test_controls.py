@@ -186,11 +186,13 @@ def test_mask_regions_get_their_own_style(
 
 def test_init_modes(rainier: Path, starry: Path, tmp_path: Path) -> None:
     first: dict[str, float] = {}
-    for init in ("content", "noise", "style-stats"):
+    for init in ("content", "recolored", "noise", "style-stats"):
         recs: list[Progress] = []
         stylize(rainier, starry, size=48, iterations=1, init=init, callback=recs.append)
         first[init] = recs[0].content_loss
     assert first["content"] == 0.0 < first["style-stats"] and first["noise"] > 0.0
+    # Recolouring moves the content layer, but far less than starting from noise.
+    assert 0.0 < first["recolored"] < 0.5 * min(first["noise"], first["style-stats"])
     start = tmp_path / "start.png"
     Image.new("RGB", (30, 20), (255, 0, 0)).save(start)
     # One tiny Adam step: the result is still the init image, to rounding.
@@ -297,3 +299,54 @@ def test_strength_paints_more_on_every_painting(rainier: Path, starry: Path, wav
         moved = [q[s].content_distance for s in (0.1, 1.0, 10.0)]
         assert gaps == sorted(gaps) and gaps[-1] > gaps[0] + 0.1, gaps
         assert moved == sorted(moved), moved
+
+
+def pixel_stats(img: Image.Image, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Colour mean (3,) and population covariance (3, 3) of an image's pixels in 0..1."""
+    px = np.asarray(img.convert("RGB"), float).reshape(-1, 3) / 255
+    if mask is not None:
+        px = px[mask.reshape(-1)]
+    return px.mean(axis=0), np.cov(px.T, bias=True)
+
+
+def test_recolored_init_starts_in_the_paintings_colours(rainier: Path, starry: Path) -> None:
+    # One tiny Adam step: the output is the start image, to rounding.
+    kw = dict(size=96, iterations=1, optimizer="adam", lr=1e-5)
+    start = stylize(rainier, starry, init="recolored", **kw)
+    photo = stylize(rainier, starry, init="content", **kw)
+    painting = Image.open(starry).convert("RGB").resize((96, 76), Image.LANCZOS)
+    mu_s, cov_s = pixel_stats(painting)
+    mu_p, cov_p = pixel_stats(photo)
+    mu_0, cov_0 = pixel_stats(start)
+    # The photo is far from the painting's colours; the start is on them, up to
+    # clipping and 8-bit rounding.
+    assert np.abs(mu_p - mu_s).max() > 0.1
+    assert np.abs(mu_0 - mu_s).max() < 0.02
+    assert np.abs(cov_0 - cov_s).max() < 0.2 * np.abs(cov_p - cov_s).max()
+    # Its structure is the photo's: the luminance follows the photo's closely.
+    y0, yp = (np.asarray(i.convert("L"), float).ravel() for i in (start, photo))
+    assert np.corrcoef(y0, yp)[0, 1] > 0.9
+
+
+def test_recolored_init_follows_each_regions_painting(
+    rainier: Path, starry: Path, wave: Path
+) -> None:
+    content = Image.open(rainier).convert("RGB").resize((128, 64), Image.LANCZOS)
+    labels = np.zeros((64, 128), dtype=np.uint8)
+    labels[:, :64] = 1
+    labels[:, 64:] = 2
+    start = stylize(
+        content,
+        starry,
+        size=128,
+        iterations=1,
+        optimizer="adam",
+        lr=1e-5,
+        mask=Image.fromarray(labels, mode="L"),
+        region_styles={1: starry, 2: wave},
+    )
+    for label, painting in ((1, starry), (2, wave)):
+        img = Image.open(painting).convert("RGB")
+        mu_s, _ = pixel_stats(img.resize((128, round(128 * img.height / img.width))))
+        mu_0, _ = pixel_stats(start, labels == label)
+        assert np.abs(mu_0 - mu_s).max() < 0.02, label

@@ -83,7 +83,7 @@ def test_video_to_mp4_keeps_frames_rate_and_audio(
     assert frame2["video"]["temporal_weight"] > 0
     # Frame 1 ran the user's full config from the photo.
     frame1 = json.loads((tmp_path / "out" / "styled.mp4.frames" / "000001.png.json").read_text())
-    assert frame1["iterations_run"] == 3 and frame1["config"]["init"] == "content"
+    assert frame1["iterations_run"] == 3 and frame1["config"]["init"] == "recolored"
     assert frame1["video"]["temporal_weight"] == 0.0  # no earlier frame to be tied to
     # The video holds the stored frames (up to 4:2:0 H.264 coding error at 64 px).
     stored = np.asarray(Image.open(tmp_path / "out" / "styled.mp4.frames" / "000003.png"), float)

@@ -18,6 +18,7 @@ and on the output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import torch
@@ -168,14 +169,20 @@ def combine_luminance_chroma(y_out: Tensor, content_rgb: Tensor) -> Tensor:
     return ycbcr_to_rgb(torch.cat([y, chroma], dim=1)).clamp(0.0, 1.0)
 
 
-def _pixel_mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-image pixel colour mean (b, 3) and population covariance (b, 3, 3)."""
+def _pixel_mean_cov(x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per-image pixel colour mean (b, 3) and population covariance (b, 3, 3),
+    over the pixels where ``mask`` (b or 1, 1, h, w; 0/1) is set, if given."""
     b, c, h, w = x.shape
     m = x.reshape(b, c, h * w)
-    mean = m.mean(dim=2)
+    if mask is None:
+        wts = torch.full((1, 1, h * w), 1.0 / (h * w), dtype=x.dtype, device=x.device)
+    else:
+        wts = mask.to(x.dtype).reshape(-1, 1, h * w)
+        wts = wts / wts.sum(dim=2, keepdim=True).clamp_min(1.0)
+    mean = (m * wts).sum(dim=2)
     centred = m - mean.unsqueeze(2)
     # Centring before the product avoids E[xxᵀ] − μμᵀ cancellation in float32.
-    cov = centred @ centred.transpose(1, 2) / (h * w)
+    cov = (centred * wts) @ centred.transpose(1, 2)
     return mean, cov
 
 
@@ -186,16 +193,52 @@ def _regularize(cov: Tensor, eps: float) -> Tensor:
     return cov + (eps * mean_var + _ABS_COV_EPS)[:, None, None] * eye
 
 
-def transfer_mean_cov(
+def pooled_mean_cov(images: Sequence[Tensor], weights: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Colour mean (1, 3) and covariance (1, 3, 3) of several images' pixels pooled,
+    each image counting by its weight whatever its size (a palette of blended paintings).
+
+    With weights wᵢ normalized to sum 1 and each image's own μᵢ, Σᵢ:
+    μ = Σ wᵢ μᵢ and Σ = Σ wᵢ (Σᵢ + (μᵢ − μ)(μᵢ − μ)ᵀ), the mixture's moments.
+
+    Args:
+        images: RGB (1, 3, hᵢ, wᵢ) each, in 0..1; sizes may differ.
+        weights: one non-negative weight per image, not all zero.
+
+    Returns:
+        (mean, cov) in float32 (float64 if the first image is float64).
+    """
+    if len(images) != len(weights) or not images:
+        raise ValueError(f"{len(weights)} weights for {len(images)} images")
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError("the weights must not all be zero")
+    dtype = torch.promote_types(images[0].dtype, torch.float32)
+    stats = []
+    for img in images:
+        _check_channels(img, "images", (3,))
+        stats.append(_pixel_mean_cov(img.to(dtype)))
+    w = [float(v) / total for v in weights]
+    mean = sum(wi * m for wi, (m, _) in zip(w, stats, strict=True))
+    assert isinstance(mean, Tensor)
+    cov = torch.zeros_like(stats[0][1])
+    for wi, (m, c) in zip(w, stats, strict=True):
+        d = (m - mean).unsqueeze(2)
+        cov = cov + wi * (c + d @ d.transpose(1, 2))
+    return mean, cov
+
+
+def match_mean_cov(
     source_rgb: Tensor,
-    target_rgb: Tensor,
+    mean: Tensor,
+    cov: Tensor,
     *,
     method: Literal["eig", "cholesky"] = "eig",
     eps: float = 1e-5,
+    mask: Tensor | None = None,
 ) -> Tensor:
-    """Colour histogram matching of Gatys et al. 2017: recolour ``source_rgb``
-    (the style) so its pixel colour mean and 3×3 covariance are ``target_rgb``'s
-    (the content's).
+    """Recolour ``source_rgb`` so its pixel colour mean and 3×3 covariance are
+    ``mean`` (b or 1, 3) and ``cov`` (b or 1, 3, 3); with ``mask`` (b or 1, 1, h, w;
+    0/1), so that the masked pixels' are (the map is applied everywhere).
 
     x' = A (x − μ_s) + μ_t per pixel, with A Σ_s Aᵀ = Σ_t:
 
@@ -204,29 +247,21 @@ def transfer_mean_cov(
     * ``"cholesky"``: A = L_t L_s^{−1} with Σ = L Lᵀ.
 
     Each covariance Σ gets (eps·tr(Σ)/3 + 1e-8)·I added first, so a flat or grey
-    (rank-deficient) style image gives a finite A; the match is then exact up
-    to a relative O(eps). The absolute 1e-8, a colour std of 1e-4 (a quarter of
-    8-bit quantization noise), only matters for a (nearly) flat image.
-
-    Args:
-        source_rgb: RGB (b, 3, h, w) in 0..1.
-        target_rgb: RGB (b, 3, h', w') or (1, 3, h', w'); sizes may differ.
-        method: how A is built, as above.
-        eps: covariance regularization, relative to the mean channel variance.
+    (rank-deficient) image gives a finite A; the match is then exact up to a
+    relative O(eps). The absolute 1e-8, a colour std of 1e-4 (a quarter of 8-bit
+    quantization noise), only matters for a (nearly) flat image.
 
     Returns:
-        (b, 3, h, w) in source_rgb's dtype, clipped to 0..1 (so the match is
-        exact only where nothing clips). Computed in float32 (float64 for
-        float64 input).
+        (b, 3, h, w) in source_rgb's dtype, clipped to 0..1 (so the match is exact
+        only where nothing clips). Computed in float32 (float64 for float64 input).
     """
     _check_channels(source_rgb, "source_rgb", (3,))
-    _check_channels(target_rgb, "target_rgb", (3,))
     dtype = torch.promote_types(source_rgb.dtype, torch.float32)
     src = source_rgb.to(dtype)
-    mu_s, cov_s = _pixel_mean_cov(src)
-    mu_t, cov_t = _pixel_mean_cov(target_rgb.to(dtype))
+    mu_s, cov_s = _pixel_mean_cov(src, mask)
+    mu_t = mean.to(device=src.device, dtype=dtype)
     cov_s = _regularize(cov_s, eps)
-    cov_t = _regularize(cov_t, eps)
+    cov_t = _regularize(cov.to(device=src.device, dtype=dtype), eps)
     if method == "eig":
         a = sym_pow(cov_t, 0.5) @ sym_pow(cov_s, -0.5)
     elif method == "cholesky":
@@ -241,6 +276,32 @@ def transfer_mean_cov(
     centred = src.reshape(b, c, h * w) - mu_s.unsqueeze(2)
     out = a @ centred + mu_t.unsqueeze(2)
     return out.reshape(b, c, h, w).clamp(0.0, 1.0).to(source_rgb.dtype)
+
+
+def transfer_mean_cov(
+    source_rgb: Tensor,
+    target_rgb: Tensor,
+    *,
+    method: Literal["eig", "cholesky"] = "eig",
+    eps: float = 1e-5,
+) -> Tensor:
+    """Colour histogram matching of Gatys et al. 2017: recolour ``source_rgb``
+    (the style) so its pixel colour mean and 3×3 covariance are ``target_rgb``'s
+    (the content's); :func:`match_mean_cov` with the target's statistics.
+
+    Args:
+        source_rgb: RGB (b, 3, h, w) in 0..1.
+        target_rgb: RGB (b, 3, h', w') or (1, 3, h', w'); sizes may differ.
+        method: how the colour transform is built (see :func:`match_mean_cov`).
+        eps: covariance regularization, relative to the mean channel variance.
+
+    Returns:
+        (b, 3, h, w) in source_rgb's dtype, clipped to 0..1.
+    """
+    _check_channels(target_rgb, "target_rgb", (3,))
+    dtype = torch.promote_types(source_rgb.dtype, torch.float32)
+    mu_t, cov_t = _pixel_mean_cov(target_rgb.to(dtype))
+    return match_mean_cov(source_rgb, mu_t, cov_t, method=method, eps=eps)
 
 
 class ColorMode(Protocol):

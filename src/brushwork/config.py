@@ -25,7 +25,7 @@ Optimizer = Literal["adam", "lbfgs"]
 PreserveColor = Literal["none", "luminance", "histogram"]
 StyleLossKind = Literal["gram", "meancov", "sliced"]
 Balance = Literal["auto", "book"]
-Init = Literal["content", "noise", "style-stats", "image"]
+Init = Literal["recolored", "content", "noise", "style-stats", "image"]
 
 #: Output sides below this cannot pass VGG's four 2x poolings to conv5_1.
 MIN_SIZE = 16
@@ -193,9 +193,10 @@ class StyleConfig:
         "to the content's colour statistics first (histogram)",
     )
     init: Init = option(
-        "content",
-        "starting image: the content, white noise, noise with the style's colour "
-        "statistics, or the image given by --init-image",
+        "recolored",
+        "starting image: the content recoloured to the painting's colour mean and "
+        "covariance, the content as it is (the book's start), white noise, noise with "
+        "the style's colour statistics, or the image given by --init-image",
     )
     init_image: str | None = option(
         None,
@@ -233,8 +234,9 @@ class StyleConfig:
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
         # An init image is a start of its own: setting one implies init "image"
-        # (over the default "content"; noise or style-stats with it is refused).
-        if self.init_image is not None and self.init == "content":
+        # (over the content starts, "recolored" being the default; noise or
+        # style-stats with it is refused).
+        if self.init_image is not None and self.init in ("recolored", "content"):
             object.__setattr__(self, "init", "image")
         # Stages may come back from a run record as dicts.
         stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)

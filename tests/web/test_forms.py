@@ -29,7 +29,7 @@ def test_the_form_is_the_studio_options_of_the_config() -> None:
     assert "model_weights" not in fields and "init_image" not in fields
     # init is a choice; "image" needs a path, which the studio never takes.
     assert fields["init"].kind == "select"
-    assert fields["init"].choices == ("content", "noise", "style-stats")
+    assert fields["init"].choices == ("recolored", "content", "noise", "style-stats")
     js = fields["iterations"].to_json()
     assert (js["min"], js["max"], js["default"]) == (1, 100_000, StyleConfig().iterations)
     assert label("tv_weight") == "TV weight" and label("lbfgs_history") == "L-BFGS history"
@@ -48,7 +48,7 @@ def test_the_form_is_the_studio_options_of_the_config() -> None:
         ({"content_weight": -1}, ">= 0"),
         ({"style_blend": [1, "x"]}, "not a number"),
         ({"style_layers": ["conv1_1", "../etc"]}, "not a valid name"),
-        ({"init": "image"}, "must be one of content, noise, style-stats"),
+        ({"init": "image"}, "must be one of recolored, content, noise, style-stats"),
         ({"model_weights": "/etc/passwd"}, "not allowed"),
         ({"stages": []}, "not allowed"),
     ],
