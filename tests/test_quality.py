@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import ImageFilter
 
 from brushwork.images import load_image
 from brushwork.pixels import resize, to_tensor
@@ -87,3 +88,25 @@ def test_the_photo_itself_scores_zero(meter: QualityMeter, rainier: Path, starry
     assert q.gap_closed == pytest.approx(0.0, abs=1e-6)
     assert q.content_distance == pytest.approx(0.0, abs=1e-6)
     assert q.meancov_gap_closed == pytest.approx(0.0, abs=1e-6)
+
+
+def test_style_statistics_follow_the_pixels_not_the_object(
+    meter: QualityMeter, rainier: Path, starry: Path, wave: Path
+) -> None:
+    # The cache once keyed on id(style): a painting freed and another allocated at
+    # its address was scored against the old one's statistics. Changing the pixels
+    # of one and the same object must change the score, and scoring it again with
+    # the first painting's pixels must give the first score back.
+    content = load_image(rainier)
+    result = resize(content, 64, 96).filter(ImageFilter.GaussianBlur(2))
+    style = load_image(starry).copy()
+    first = meter.score(result, content, style)
+    style.paste(load_image(wave).resize(style.size))
+    second = meter.score(result, content, style)
+    fresh = QualityMeter().score(result, content, style)
+    assert second.style_distance == pytest.approx(fresh.style_distance, rel=1e-6)
+    assert abs(second.style_distance - first.style_distance) > 0.05
+    style.paste(load_image(starry))
+    assert meter.score(result, content, style).style_distance == pytest.approx(
+        first.style_distance, rel=1e-6
+    )

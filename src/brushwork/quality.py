@@ -20,7 +20,9 @@ same layers (Σ = FFᵀ/(h·w) − μμᵀ).
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -33,6 +35,8 @@ from brushwork.pixels import resize, to_tensor
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
+#: Paintings (at one output size each) whose statistics a meter keeps.
+STYLE_CACHE = 8
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class QualityMeter:
         self.device = device or torch.device("cpu")
         net, _ = build_backbone("vgg16", layers=(*STYLE_LAYERS, CONTENT_LAYER))
         self.net: VGGFeatures = net.to(self.device)
-        self._style: dict[tuple[int, int, int], list[_Stats]] = {}
+        self._style: OrderedDict[tuple[str, int, int], list[_Stats]] = OrderedDict()
 
     def _features(self, img: Image.Image) -> dict[str, Tensor]:
         with torch.no_grad():
@@ -97,14 +101,25 @@ class QualityMeter:
             return out
 
     def style_stats(self, style: Image.Image, h: int, w: int) -> list[_Stats]:
-        """The style's statistics at the output's area, keeping the style's aspect ratio."""
-        key = (id(style), h, w)
-        if key not in self._style:
-            sw, sh = style.size
-            f = math.sqrt(h * w / (sw * sh))
-            feats = self._features(resize(style, max(16, round(sh * f)), max(16, round(sw * f))))
-            self._style[key] = [_stats(feats[n]) for n in STYLE_LAYERS]
-        return self._style[key]
+        """The style's statistics at the output's area, keeping the style's aspect ratio.
+
+        Cached by the image's pixels, not its identity: an image freed and another
+        allocated at the same address (``id``) once scored a pair against the
+        previous painting's statistics.
+        """
+        digest = hashlib.blake2b(style.tobytes(), digest_size=16)
+        digest.update(f"{style.mode}{style.size}".encode())
+        key = (digest.hexdigest(), h, w)
+        if key in self._style:
+            self._style.move_to_end(key)
+            return self._style[key]
+        sw, sh = style.size
+        f = math.sqrt(h * w / (sw * sh))
+        feats = self._features(resize(style, max(16, round(sh * f)), max(16, round(sw * f))))
+        stats = self._style[key] = [_stats(feats[n]) for n in STYLE_LAYERS]
+        if len(self._style) > STYLE_CACHE:
+            self._style.popitem(last=False)
+        return stats
 
     def style_distances(
         self, feats: dict[str, Tensor], targets: list[_Stats]
