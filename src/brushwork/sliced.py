@@ -135,8 +135,12 @@ class SlicedLoss(nn.Module):
         if self.index is not None:
             b, c = features.shape[:2]
             features = features.reshape(b, c, -1).index_select(2, self.index).unsqueeze(3)
-        p = sorted_projections(features, self.directions)
+        n = features.shape[-2] * features.shape[-1]
+        dtype = torch.promote_types(features.dtype, torch.float32)
         q = self._quantiles
-        if q is None or q.shape[-1] != p.shape[-1] or (q.dtype, q.device) != (p.dtype, p.device):
-            q = self._quantiles = resample_quantiles(self.target.to(p.dtype), p.shape[-1])
-        return F.mse_loss(p, q.expand_as(p))
+        if q is None or q.shape[-1] != n or (q.dtype, q.device) != (dtype, features.device):
+            # Read at n levels already, the target passes through the loss unresampled.
+            q = self._quantiles = resample_quantiles(
+                self.target.to(device=features.device, dtype=dtype), n
+            )
+        return sliced_wasserstein_loss(features, self.directions, q)
