@@ -39,9 +39,8 @@ import numpy as np
 from PIL import Image
 
 from brushwork.demo import demo_photo_path
+from child import SHARED
 
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parents[1] / "shared" / "images"
 PHOTOS = {"rainier": SHARED / "d2l" / "rainier.jpg", "chelsea": demo_photo_path()}
 PAINTINGS = {
     "starry_night": SHARED / "styles" / "starry_night.jpg",

@@ -8,12 +8,42 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
+SHARED = ROOT.parents[1] / "shared" / "images"
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
+
+
+def cpu_info() -> dict[str, str]:
+    """The CPU every figure is named with: model, family, the flags that decide
+    brushwork's speed (bf16 and AMX), and the Python version."""
+    model, family, flags = platform.processor(), "", ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "cpu family":
+                family = value.strip()
+            elif key.strip() == "flags":
+                have = set(value.split())
+                flags = " ".join(f for f in CPU_FLAGS if f in have)
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "family": family, "flags": flags, "python": platform.python_version()}
+
+
+def cpu_line() -> str:
+    """:func:`cpu_info` as one header line."""
+    i = cpu_info()
+    flags = i["flags"] or "no bf16/AMX flags"
+    return f"{i['cpu']} (family {i['family']}; {flags}), {os.cpu_count()} CPUs"
 
 
 def vm_hwm_bytes(pid: int | str = "self") -> int:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-import platform
 import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from brushwork import Progress
 from brushwork.backbones import SPECS, build_backbone
 from brushwork.balance import calibrated_weights
 from brushwork.devices import tune_cpu_allocator
 from brushwork.images import atomic_write, load_image
 from brushwork.losses import content_loss, gram_matrix, tv_loss
 from brushwork.pixels import fit_long_side, resize, style_size, to_image, to_tensor
+from child import ROOT, SHARED, cpu_info
 
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parents[1] / "shared" / "images"
 CACHE = ROOT / "cache"
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_3"
@@ -26,32 +28,39 @@ CPU = torch.device("cpu")
 
 
 def machine() -> dict[str, str]:
-    flags = ""
-    family = ""
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("cpu family"):
-                family = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
-                have = set(line.split(":", 1)[1].split())
-                flags = " ".join(f for f in wanted if f in have)
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "family": family,
-        "flags": flags,
-        "threads": str(torch.get_num_threads()),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+    return {**cpu_info(), "threads": str(torch.get_num_threads()), "torch": torch.__version__}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scored preview of a run."""
+
+    iteration: int
+    seconds: float  # the run's clock at this iteration, the scoring before it taken off
+    values: tuple[float, ...]
+
+
+def scoring_callback(
+    score: Callable[[Image.Image], tuple[float, ...]], points: list[Scored]
+) -> Callable[[Progress], None]:
+    """A progress callback that scores each preview image into ``points``.
+
+    The time spent scoring is taken off the run's clock: a record's ``elapsed``
+    holds the scoring of every earlier preview, not its own. The final record,
+    which repeats the last preview's iteration, is not scored twice.
+    """
+    spent = 0.0
+
+    def on(p: Progress) -> None:
+        nonlocal spent
+        if p.image is None or (points and points[-1].iteration == p.iteration):
+            return
+        t = time.perf_counter()
+        values = score(p.image)
+        points.append(Scored(p.iteration, p.elapsed - spent, values))
+        spent += time.perf_counter() - t
+
+    return on
 
 
 def peak_rss_mb() -> float:

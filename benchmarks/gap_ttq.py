@@ -32,11 +32,11 @@ from typing import Any
 import torch
 from PIL import Image
 
-from brushwork import Progress, stylize
+from brushwork import stylize
 from brushwork.images import load_image
 from brushwork.pixels import to_image
 from brushwork.quality import QualityMeter
-from common import ROOT, FixedObjective, machine
+from common import ROOT, FixedObjective, Scored, machine, scoring_callback
 from quality import CONTENTS, STYLES
 from reference import classic_lbfgs, seconds_per_iteration
 
@@ -98,18 +98,12 @@ def same_objective_classic(
     what its balance buys. Scoring time is taken off the clock.
     """
     content, style = pair.content, pair.style
-    points: list[Point] = []
-    spent = 0.0
 
-    def on(p: Progress) -> None:
-        nonlocal spent
-        if p.image is None or p.done:
-            return
-        t = time.perf_counter()
-        c = meter.score(p.image, content, style)
-        spent += time.perf_counter() - t
-        points.append((p.iteration, p.elapsed - spent, c.gap_closed, c.content_distance))
+    def score(img: Image.Image) -> tuple[float, float]:
+        q = meter.score(img, content, style)
+        return q.gap_closed, q.content_distance
 
+    points: list[Scored] = []
     stylize(
         content,
         style,
@@ -118,11 +112,11 @@ def same_objective_classic(
         iterations=cap,
         precision="fp32",
         channels_last=False,
-        callback=on,
+        callback=scoring_callback(score, points),
         preview_every=every,
-        should_stop=lambda: bool(points) and points[-1][2] >= mark,
+        should_stop=lambda: bool(points) and points[-1].values[0] >= mark,
     )
-    return points
+    return [(p.iteration, p.seconds, p.values[0], p.values[1]) for p in points]
 
 
 RECIPES = {"book": book_recipe, "same": same_objective_classic}

@@ -7,18 +7,17 @@ full default run (200 iterations, history full) checks the history term.
 
     python benchmarks/memory.py              # prints the table, measured / estimated
     python benchmarks/memory.py --fit        # also fits the activation bytes per pixel
+    python benchmarks/memory.py --fit --style-loss sliced --precisions bf16 --no-full
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from child import run_child
+from child import SHARED, run_child
 
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parents[1] / "shared" / "images" / "d2l"
+D2L = SHARED / "d2l"
 
 CHILD = """
 import json, sys, torch
@@ -44,8 +43,8 @@ def measure(opts: dict[str, object]) -> dict[str, int]:
     return run_child(
         CHILD,
         json.dumps(opts),
-        str(SHARED / "rainier.jpg"),
-        str(SHARED / "autumn_oak.jpg"),
+        str(D2L / "rainier.jpg"),
+        str(D2L / "autumn_oak.jpg"),
         quiet=True,
     )
 
@@ -54,17 +53,22 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--fit", action="store_true", help="fit bytes per pixel from the short runs")
     p.add_argument("--sizes", default="256,512,1024,1536")
+    p.add_argument("--precisions", default="bf16,fp32")
+    p.add_argument("--style-loss", default="gram", help="the short runs' style loss")
+    p.add_argument("--no-full", action="store_true", help="skip the full-history run")
     a = p.parse_args()
     rows = []
-    for precision in ("bf16", "fp32"):
+    for precision in a.precisions.split(","):
         for size in map(int, a.sizes.split(",")):
             opts = {"size": size, "iterations": 3, "precision": precision}
+            opts["style_loss"] = a.style_loss
             r = measure(opts)
-            rows.append((f"{precision} {r['w']}x{r['h']}, 3 iterations", r, opts))
+            rows.append((f"{precision} {a.style_loss} {r['w']}x{r['h']}, 3 iterations", r, opts))
             print(rows[-1][0], r, flush=True)
-    full = {"size": 512, "iterations": 200}
-    r = measure(full)
-    rows.append((f"default {r['w']}x{r['h']}, 200 iterations (history full)", r, full))
+    if not a.no_full:
+        full = {"size": 512, "iterations": 200}
+        r = measure(full)
+        rows.append((f"default {r['w']}x{r['h']}, 200 iterations (history full)", r, full))
     print("| run | peak RSS | estimate | measured / estimate |")
     print("|---|---|---|---|")
     for name, r, _ in rows:
@@ -73,7 +77,7 @@ def main() -> int:
             f"| {r['rss'] / r['estimate']:.2f} |"
         )
     if a.fit:
-        for precision in ("bf16", "fp32"):
+        for precision in a.precisions.split(","):
             pts = [
                 (r["h"] * r["w"], r["rss"]) for n, r, o in rows if o.get("precision") == precision
             ]

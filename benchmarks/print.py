@@ -14,15 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 from pathlib import Path
 from typing import Any
 
-from child import run_child
-
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parents[1] / "shared" / "images"
+from child import SHARED, cpu_line, run_child
 
 RUN = """
 import json, sys, time
@@ -88,7 +83,7 @@ def main() -> int:
     ap.add_argument("--crops", type=Path, default=None, help="write 100%% crops here (.jpg)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"# {platform.processor() or platform.machine()}, {sys.platform}")
+    print(f"# {cpu_line()}")
     for size in args.size:
         runs = [("tiled", args.max_memory)]
         if args.compare_untiled:

@@ -31,9 +31,8 @@ from brushwork import stylize
 from brushwork.demo import demo_photo_path
 from brushwork.images import atomic_write, load_image
 from brushwork.quality import QualityMeter
+from child import ROOT, SHARED
 
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parents[1] / "shared" / "images"
 SKIMAGE = demo_photo_path().parent
 CONTENTS = {
     "rainier": SHARED / "d2l" / "rainier.jpg",

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
-from child import run_child
-
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parents[1] / "shared" / "images"
+from child import SHARED, cpu_line, run_child
 
 RUN = """
 import json, sys, time
@@ -69,7 +65,7 @@ def main() -> int:
 
         stylize(a.content, a.style, size=a.size // 2).save(start)
     print(
-        f"# {platform.processor() or platform.machine()}; start: the default run at "
+        f"# {cpu_line()}; start: the default run at "
         f"{a.size // 2} px; {a.iterations} iterations at {a.size} px"
     )
     print("| variant | gap closed | content distance | peak RSS GB | estimate GB | s |")

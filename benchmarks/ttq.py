@@ -12,35 +12,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
-from brushwork import Progress, stylize
+from PIL import Image
+
+from brushwork import stylize
 from brushwork.pixels import to_tensor
-from common import CACHE, SHARED, FixedObjective, load_json, save_json
+from common import CACHE, SHARED, FixedObjective, Scored, load_json, save_json, scoring_callback
 
 
 def curve(options: dict[str, Any], size: int, every: int, obj: FixedObjective) -> dict:
-    points: list[tuple[int, float, float]] = []
-    spent = 0.0
+    def score(img: Image.Image) -> tuple[float]:
+        return (obj.value(to_tensor(img, obj.content.device)),)
 
-    def on_progress(p: Progress) -> None:
-        nonlocal spent
-        if p.image is None or p.done and points and points[-1][0] == p.iteration:
-            return
-        t0 = time.perf_counter()
-        value = obj.value(to_tensor(p.image, obj.content.device))
-        points.append((p.iteration, p.elapsed - spent, value))
-        spent += time.perf_counter() - t0
-
+    points: list[Scored] = []
     stylize(
         SHARED / "d2l" / "rainier.jpg",
         SHARED / "d2l" / "autumn_oak.jpg",
-        callback=on_progress,
+        callback=scoring_callback(score, points),
         preview_every=every,
         **{"size": size, **options},
     )
-    return {"options": options, "points": points}
+    return {"options": options, "points": [(p.iteration, p.seconds, p.values[0]) for p in points]}
 
 
 def time_to(points: list, mark: float) -> tuple[int, float] | None:
