@@ -163,6 +163,28 @@ def test_untrusted_pixels_start_from_the_photo(rainier: Path, autumn_oak: Path) 
     np.testing.assert_allclose(got[~trusted], content[~trusted], atol=1 / 255)
 
 
+def test_untrusted_pixels_start_as_frame_one_started(rainier: Path, starry: Path) -> None:
+    """Frame 1 starts from the photo recoloured to the painting (the default), so
+    pixels a later frame cannot take from the flow start from that too: from the
+    plain photo they would be a patch of the photo's colours in a painted frame."""
+    from brushwork.config import StyleConfig
+    from brushwork.video.run import fill_image
+
+    photo = Image.open(rainier).convert("RGB").resize((120, 80), Image.Resampling.LANCZOS)
+    painting = Image.open(starry).convert("RGB")
+    plain = fill_image(photo, [painting], StyleConfig(init="content"))
+    np.testing.assert_allclose(plain, np.asarray(photo, np.float32) / 255, atol=1e-6)
+    fill = fill_image(photo, [painting], StyleConfig())
+    assert fill.shape == (80, 120, 3) and fill.dtype == np.float32
+    target = np.asarray(painting.resize((120, 83)), np.float32).reshape(-1, 3).mean(0) / 255
+    photo_mean = plain.reshape(-1, 3).mean(0)
+    assert np.abs(photo_mean - target).max() > 0.1
+    assert np.abs(fill.reshape(-1, 3).mean(0) - target).max() < 0.02
+    # It is the same start frame 1 gets: stylize with one tiny Adam step returns it.
+    start = stylize(photo, painting, size=120, scales=1, iterations=1, optimizer="adam", lr=1e-5)
+    np.testing.assert_allclose(np.asarray(start, np.float32) / 255, fill, atol=2 / 255)
+
+
 def test_a_later_frame_converges_from_its_painted_start(rainier: Path, starry: Path) -> None:
     """A later frame starts from the painted frame before it, with pixels at the
     pixel bounds, and L-BFGS must descend from there. Fed the full gradient, it

@@ -5,7 +5,8 @@ Frame 1 gets a full stylization with the caller's config. Each later frame t:
 1. DIS flow from t back to t−1 (and forward, for the consistency check);
 2. starts from the previous output warped onto frame t (Ruder's "prevWarped"
    initialization), except where the flow cannot be trusted: disoccluded pixels
-   start from the photo and are repainted without a temporal constraint;
+   start as frame 1 did (the photo, recoloured to the painting under the default
+   init) and are repainted without a temporal constraint;
 3. optimizes content + style + TV + ``temporal_weight`` × the masked MSE to
    the warped previous output (:mod:`brushwork.video.temporal`), in one stage at
    the full size with ``frame_iterations`` iterations: it starts near its answer.
@@ -39,12 +40,14 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from brushwork import __version__
+from brushwork.color import color_mode
 from brushwork.config import Stage, StyleConfig, StyleOptions
-from brushwork.engine import Network, load_network, stylize
+from brushwork.engine import Network, load_network, recolor_to_styles, stylize
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.images import ImageInput, atomic_write, load_image, save_image, sidecar_path
-from brushwork.pixels import fit_long_side, normalize
+from brushwork.pixels import fit_long_side, normalize, rgb_tensor
 from brushwork.progress import Progress
+from brushwork.sources import load_style_inputs
 from brushwork.video import DEFAULT_TEMPORAL_WEIGHT, LATER_FRACTION
 from brushwork.video.flow import long_term_masks, pair_flow, to_gray, warp
 from brushwork.video.media import (
@@ -297,6 +300,29 @@ def temporal_term(
     return start, loss
 
 
+def fill_image(
+    content: Image.Image, styles: Sequence[Image.Image], cfg: StyleConfig
+) -> NDArray[np.float32]:
+    """Where the flow cannot be trusted, a later frame starts as frame 1 started:
+    from the photo, recoloured to the paintings' palette under init "recolored"
+    (the default), else as it is. (h, w, 3) in 0..1."""
+    rgb = rgb_tensor(content, torch.device("cpu"))
+    if cfg.init == "recolored":
+        inputs = load_style_inputs(
+            list(styles),
+            blend=cfg.style_blend,
+            mask=None,
+            region_styles=None,
+            content_size=content.size,
+            fit=cfg.style_fit,
+            scale=cfg.style_scale,
+        )
+        h, w = rgb.shape[-2:]
+        mode = color_mode(cfg.preserve_color)
+        rgb = recolor_to_styles(rgb, inputs.sources(h, w, rgb, mode, rgb.device))
+    return rgb[0].permute(1, 2, 0).numpy().astype(np.float32)
+
+
 def stylize_video(
     source: str | os.PathLike[str],
     style: ImageInput | Sequence[ImageInput],
@@ -408,7 +434,7 @@ def render(
                     long_term=plan.long_term,
                     weight=plan.temporal_weight,
                     device=device,
-                    content=(content_arr / np.float32(255)).astype(np.float32),
+                    content=fill_image(content, styles, plan.first),
                 )
 
             def on_progress(p: Progress, index: int = index, done: int = done) -> None:
