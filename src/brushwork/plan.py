@@ -223,6 +223,15 @@ BASE_BYTES = {"cpu": 450_000_000, "cuda": 450_000_000, "mps": 450_000_000}
 ACTIVATION_BYTES_PER_PIXEL = {torch.float32: 3300.0, torch.bfloat16: 2200.0, torch.float16: 2200.0}
 HISTORY_BYTES_PER_PIXEL = 64.0
 ADAM_BYTES_PER_PIXEL = 3 * 12.0
+#: The sliced style loss's extra bytes per output pixel (untiled only: it has no
+#: tiled form). Every style layer's features are projected on as many directions
+#: as it has channels, in fp32, then sorted (values and int64 indices), and the
+#: target's quantiles are held at the layer's pixel count: about 20 B per
+#: projected value and 4 more per target value. Summed over conv1_1..conv5_1
+#: (64, 128/4, 256/16, 512/64, 512/256 values per output pixel) that is ~2900 B;
+#: measured over the Gram loss's peak, 2870 B at 512 px and 2740 B at 1024 px
+#: (benchmarks/memory.py --style-loss sliced; RESULTS.md "Memory model").
+SLICED_BYTES_PER_PIXEL = 2900.0
 #: Headroom for what the fit leaves out (allocator rounding, the output image).
 SAFETY = 1.1
 
@@ -241,6 +250,8 @@ def estimate_peak_bytes(
     else:
         state = ADAM_BYTES_PER_PIXEL * pixels
     activations = ACTIVATION_BYTES_PER_PIXEL.get(dtype, 3300.0) * pixels
+    if cfg.style_loss == "sliced":
+        activations += SLICED_BYTES_PER_PIXEL * pixels
     base = BASE_BYTES.get(device.type, 450_000_000)
     return int(SAFETY * (base + activations + state))
 
