@@ -49,7 +49,7 @@ from brushwork.pixels import (
 )
 from brushwork.plan import RunPlan, check_config, content_layers, plan_run
 from brushwork.progress import Progress, ProgressCallback
-from brushwork.sources import as_list, load_style_inputs
+from brushwork.sources import as_list, config_style_inputs
 from brushwork.tiled import TiledObjective
 
 
@@ -162,14 +162,8 @@ def stylize(
     else:
         content_img = load_image(content, "content")
     plan = plan_run(cfg, content_size=content_img.size, device=device, dtype=dtype)
-    inputs = load_style_inputs(
-        style,
-        blend=cfg.style_blend,
-        mask=mask,
-        region_styles=region_styles,
-        content_size=content_img.size,
-        fit=cfg.style_fit,
-        scale=cfg.style_scale,
+    inputs = config_style_inputs(
+        cfg, style, content_size=content_img.size, mask=mask, region_styles=region_styles
     )
     init_img = load_image(cfg.init_image, "init") if cfg.init_image is not None else None
     # Without a content image, the content-based starts fall back to noise.

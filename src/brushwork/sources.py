@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 
 from brushwork.color import ColorMode
-from brushwork.config import MIN_SIZE
+from brushwork.config import MIN_SIZE, StyleConfig
 from brushwork.errors import ConfigError, ImageError
 from brushwork.images import ImageInput, load_image
 from brushwork.objective import StyleSource
@@ -108,6 +108,26 @@ def load_style_inputs(
     styles = [load_image(s, "style") for s in paths]
     regions = load_regions(mask, region_styles, content_size)
     return StyleInputs(styles, tuple(blend or (1.0,) * len(styles)), regions, fit=fit, scale=scale)
+
+
+def config_style_inputs(
+    cfg: StyleConfig,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    content_size: tuple[int, int],
+    mask: ImageInput | None = None,
+    region_styles: Mapping[int, ImageInput | Sequence[ImageInput]] | None = None,
+) -> StyleInputs:
+    """:func:`load_style_inputs` with the config's blend weights, fit and scale."""
+    return load_style_inputs(
+        style,
+        blend=cfg.style_blend,
+        mask=mask,
+        region_styles=region_styles,
+        content_size=content_size,
+        fit=cfg.style_fit,
+        scale=cfg.style_scale,
+    )
 
 
 def load_regions(

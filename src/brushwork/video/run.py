@@ -47,7 +47,7 @@ from brushwork.errors import BrushworkError, ConfigError
 from brushwork.images import ImageInput, atomic_write, load_image, save_image, sidecar_path
 from brushwork.pixels import fit_long_side, normalize, rgb_tensor
 from brushwork.progress import Progress
-from brushwork.sources import load_style_inputs
+from brushwork.sources import config_style_inputs
 from brushwork.video import DEFAULT_TEMPORAL_WEIGHT, LATER_FRACTION
 from brushwork.video.flow import long_term_masks, pair_flow, to_gray, warp
 from brushwork.video.media import (
@@ -308,15 +308,7 @@ def fill_image(
     (the default), else as it is. (h, w, 3) in 0..1."""
     rgb = rgb_tensor(content, torch.device("cpu"))
     if cfg.init == "recolored":
-        inputs = load_style_inputs(
-            list(styles),
-            blend=cfg.style_blend,
-            mask=None,
-            region_styles=None,
-            content_size=content.size,
-            fit=cfg.style_fit,
-            scale=cfg.style_scale,
-        )
+        inputs = config_style_inputs(cfg, list(styles), content_size=content.size)
         h, w = rgb.shape[-2:]
         mode = color_mode(cfg.preserve_color)
         rgb = recolor_to_styles(rgb, inputs.sources(h, w, rgb, mode, rgb.device))
