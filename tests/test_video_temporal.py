@@ -168,13 +168,15 @@ def test_untrusted_pixels_start_as_frame_one_started(rainier: Path, starry: Path
     pixels a later frame cannot take from the flow start from that too: from the
     plain photo they would be a patch of the photo's colours in a painted frame."""
     from brushwork.config import StyleConfig
+    from brushwork.sources import config_style_inputs
     from brushwork.video.run import fill_image
 
     photo = Image.open(rainier).convert("RGB").resize((120, 80), Image.Resampling.LANCZOS)
     painting = Image.open(starry).convert("RGB")
-    plain = fill_image(photo, [painting], StyleConfig(init="content"))
+    inputs = config_style_inputs(StyleConfig(), [painting], content_size=photo.size)
+    plain = fill_image(photo, inputs, StyleConfig(init="content"))
     np.testing.assert_allclose(plain, np.asarray(photo, np.float32) / 255, atol=1e-6)
-    fill = fill_image(photo, [painting], StyleConfig())
+    fill = fill_image(photo, inputs, StyleConfig())
     assert fill.shape == (80, 120, 3) and fill.dtype == np.float32
     target = np.asarray(painting.resize((120, 83)), np.float32).reshape(-1, 3).mean(0) / 255
     photo_mean = plain.reshape(-1, 3).mean(0)

@@ -175,15 +175,15 @@ def _pixel_mean_cov(x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tens
     b, c, h, w = x.shape
     m = x.reshape(b, c, h * w)
     if mask is None:
-        wts = torch.full((1, 1, h * w), 1.0 / (h * w), dtype=x.dtype, device=x.device)
-    else:
-        wts = mask.to(x.dtype).reshape(-1, 1, h * w)
-        wts = wts / wts.sum(dim=2, keepdim=True).clamp_min(1.0)
+        mean = m.mean(dim=2)
+        centred = m - mean.unsqueeze(2)
+        # Centring before the product avoids E[xxᵀ] − μμᵀ cancellation in float32.
+        return mean, centred @ centred.transpose(1, 2) / (h * w)
+    wts = mask.to(x.dtype).reshape(-1, 1, h * w)
+    wts = wts / wts.sum(dim=2, keepdim=True).clamp_min(1.0)
     mean = (m * wts).sum(dim=2)
     centred = m - mean.unsqueeze(2)
-    # Centring before the product avoids E[xxᵀ] − μμᵀ cancellation in float32.
-    cov = (centred * wts) @ centred.transpose(1, 2)
-    return mean, cov
+    return mean, (centred * wts) @ centred.transpose(1, 2)
 
 
 def _regularize(cov: Tensor, eps: float) -> Tensor:
@@ -213,17 +213,15 @@ def pooled_mean_cov(images: Sequence[Tensor], weights: Sequence[float]) -> tuple
     if total <= 0:
         raise ValueError("the weights must not all be zero")
     dtype = torch.promote_types(images[0].dtype, torch.float32)
-    stats = []
     for img in images:
         _check_channels(img, "images", (3,))
-        stats.append(_pixel_mean_cov(img.to(dtype)))
-    w = [float(v) / total for v in weights]
-    mean = sum(wi * m for wi, (m, _) in zip(w, stats, strict=True))
-    assert isinstance(mean, Tensor)
-    cov = torch.zeros_like(stats[0][1])
-    for wi, (m, c) in zip(w, stats, strict=True):
-        d = (m - mean).unsqueeze(2)
-        cov = cov + wi * (c + d @ d.transpose(1, 2))
+    stats = [_pixel_mean_cov(img.to(dtype)) for img in images]
+    means = torch.cat([m for m, _ in stats])  # (n, 3)
+    covs = torch.cat([c for _, c in stats])  # (n, 3, 3)
+    w = torch.tensor(weights, dtype=dtype, device=means.device) / total
+    mean = (w[:, None] * means).sum(0, keepdim=True)
+    d = means - mean
+    cov = (w[:, None, None] * (covs + d[:, :, None] * d[:, None, :])).sum(0, keepdim=True)
     return mean, cov
 
 

@@ -47,7 +47,7 @@ from brushwork.errors import BrushworkError, ConfigError
 from brushwork.images import ImageInput, atomic_write, load_image, save_image, sidecar_path
 from brushwork.pixels import fit_long_side, normalize, rgb_tensor
 from brushwork.progress import Progress
-from brushwork.sources import config_style_inputs
+from brushwork.sources import StyleInputs, config_style_inputs
 from brushwork.video import DEFAULT_TEMPORAL_WEIGHT, LATER_FRACTION
 from brushwork.video.flow import long_term_masks, pair_flow, to_gray, warp
 from brushwork.video.media import (
@@ -300,15 +300,12 @@ def temporal_term(
     return start, loss
 
 
-def fill_image(
-    content: Image.Image, styles: Sequence[Image.Image], cfg: StyleConfig
-) -> NDArray[np.float32]:
+def fill_image(content: Image.Image, inputs: StyleInputs, cfg: StyleConfig) -> NDArray[np.float32]:
     """Where the flow cannot be trusted, a later frame starts as frame 1 started:
-    from the photo, recoloured to the paintings' palette under init "recolored"
-    (the default), else as it is. (h, w, 3) in 0..1."""
+    from the photo, recoloured to the paintings' palette (``inputs``, loaded once
+    per video) under init "recolored" (the default), else as it is. (h, w, 3) in 0..1."""
     rgb = rgb_tensor(content, torch.device("cpu"))
     if cfg.init == "recolored":
-        inputs = config_style_inputs(cfg, list(styles), content_size=content.size)
         h, w = rgb.shape[-2:]
         mode = color_mode(cfg.preserve_color)
         rgb = recolor_to_styles(rgb, inputs.sources(h, w, rgb, mode, rgb.device))
@@ -382,6 +379,8 @@ def render(
     from brushwork.devices import resolve_device
 
     styles = list(plan.styles)
+    # The paintings for the fill of untrusted pixels, decoded and checked once per video.
+    fill_inputs = config_style_inputs(plan.first, styles, content_size=(plan.width, plan.height))
     device = resolve_device(plan.first.device)
     if network is None:
         network = load_network(plan.first)
@@ -426,7 +425,7 @@ def render(
                     long_term=plan.long_term,
                     weight=plan.temporal_weight,
                     device=device,
-                    content=fill_image(content, styles, plan.first),
+                    content=fill_image(content, fill_inputs, plan.first),
                 )
 
             def on_progress(p: Progress, index: int = index, done: int = done) -> None:
