@@ -85,9 +85,13 @@ def test_video_to_mp4_keeps_frames_rate_and_audio(
     frame1 = json.loads((tmp_path / "out" / "styled.mp4.frames" / "000001.png.json").read_text())
     assert frame1["iterations_run"] == 3 and frame1["config"]["init"] == "recolored"
     assert frame1["video"]["temporal_weight"] == 0.0  # no earlier frame to be tied to
-    # The video holds the stored frames (up to 4:2:0 H.264 coding error at 64 px).
+    # The video holds the stored frames, up to H.264 coding error at 64 px. Compared
+    # on luma, which 4:2:0 keeps at full resolution: the RGB error also carries the
+    # halved chroma, which on the painted frames' saturated colours measured 4.7 to
+    # 6.1 levels run to run (luma ~2.7), too close to any fixed bound.
     stored = np.asarray(Image.open(tmp_path / "out" / "styled.mp4.frames" / "000003.png"), float)
-    assert np.abs(images[2] - stored).mean() < 6.0
+    luma = np.array([0.299, 0.587, 0.114])
+    assert np.abs((images[2] - stored) @ luma).mean() < 4.0
     photo = Image.fromarray(clip_frames[2]).resize((64, 42), Image.Resampling.LANCZOS)
     assert np.abs(images[2] - np.asarray(photo, float)).mean() > np.abs(images[2] - stored).mean()
 
