@@ -139,6 +139,16 @@ def test_init_image_implies_init_image_mode() -> None:
         StyleConfig(init="image").validate()
 
 
+def test_whole_floats_become_ints() -> None:
+    # JSON gives 30.0 for 30; the optimizer's range() and the stage sizes need ints.
+    cfg = StyleConfig(iterations=30.0, size=300.0, scales=2.0, seed=7.0)  # type: ignore[arg-type]
+    cfg.validate()
+    assert [type(v) for v in (cfg.iterations, cfg.size, cfg.scales, cfg.seed)] == [int] * 4
+    assert all(type(st.iterations) is int and type(st.size) is int for st in cfg.resolved_stages())
+    with pytest.raises(ConfigError, match="whole number"):
+        StyleConfig(iterations=2.5).validate()  # type: ignore[arg-type]
+
+
 def test_pyramid_sizes() -> None:
     assert pyramid_sizes(512, 128, 1) == [512]
     assert pyramid_sizes(512, 128, 3) == [128, 256, 512]

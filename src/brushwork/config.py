@@ -238,6 +238,12 @@ class StyleConfig:
         # style-stats with it is refused).
         if self.init_image is not None and self.init in ("recolored", "content"):
             object.__setattr__(self, "init", "image")
+        # JSON and Python callers may give a whole float (3.0) for an int option; it
+        # passes validation, but range() and tensor shapes need a real int.
+        for opt in OPTIONS:
+            value = getattr(self, opt.name)
+            if opt.kind == "int" and isinstance(value, float) and value.is_integer():
+                object.__setattr__(self, opt.name, int(value))
         # Stages may come back from a run record as dicts.
         stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
         object.__setattr__(self, "stages", stages)
