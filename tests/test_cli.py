@@ -353,7 +353,10 @@ def test_help_shows_each_default_once(capsys) -> None:
         "--size SIZE long side of the output in pixels (aspect ratio is kept) (default: 448)"
         in (compact)
     )
-    assert "--iterations ITERATIONS optimizer iterations (per scale) (default: 30)" in compact
+    assert (
+        "--iterations ITERATIONS optimizer iterations (per scale) "
+        "(default: 30 on the CPU, 300 on a CUDA GPU)" in compact
+    )
 
 
 def test_second_ctrl_c_exits_130_without_a_traceback(small_pair, tmp_path) -> None:

@@ -139,6 +139,18 @@ def test_init_image_implies_init_image_mode() -> None:
         StyleConfig(init="image").validate()
 
 
+def test_iterations_left_unset_depend_on_the_device() -> None:
+    cfg = StyleConfig()
+    assert cfg.iterations is None
+    assert [s.iterations for s in cfg.for_device("cpu").resolved_stages()] == [30, 30]
+    assert [s.iterations for s in cfg.for_device("cuda").resolved_stages()] == [300, 300]
+    # Sizes only, before the device is known: read as the CPU's count.
+    assert cfg.resolved_stages() == cfg.for_device("cpu").resolved_stages()
+    # A number the user gives wins on every device.
+    assert StyleConfig(iterations=7).for_device("cuda").iterations == 7
+    assert make_config("fast").for_device("cuda").iterations == 60
+
+
 def test_whole_floats_become_ints() -> None:
     # JSON gives 30.0 for 30; the optimizer's range() and the stage sizes need ints.
     cfg = StyleConfig(iterations=30.0, size=300.0, scales=2.0, seed=7.0)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from brushwork import Progress, stylize
-from brushwork.config import make_config
+from brushwork.config import CPU_ITERATIONS, make_config
 from brushwork.pixels import fit_long_side
 
 from .conftest import rgb_array
@@ -102,6 +102,17 @@ def test_cancel_returns_current_image(rainier: Path, autumn_oak: Path) -> None:
     )
     assert img.info["brushwork"]["stopped"] == "cancelled"
     assert img.info["brushwork"]["iterations_run"] == 3
+
+
+def test_unset_iterations_resolve_for_the_device_and_are_recorded(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    # Left unset, the CPU runs CPU_ITERATIONS per scale (a GPU would run 300), and the
+    # record stores the number, so that rerunning the record repeats the run.
+    record = stylize(rainier, autumn_oak, size=64, scales=1).info["brushwork"]
+    assert record["config"]["iterations"] == CPU_ITERATIONS == 30
+    assert record["iterations_run"] == 30
+    assert [s["iterations"] for s in record["stages_run"]] == [30]
 
 
 def test_any_aspect_ratio_and_tiny_inputs(tmp_path: Path, autumn_oak: Path) -> None:

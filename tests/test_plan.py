@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from brushwork.config import StyleConfig, print_iterations
+from brushwork.config import CPU_ITERATIONS, StyleConfig, print_iterations
 from brushwork.devices import resolve_precision
 from brushwork.errors import ConfigError, OutOfMemoryError
 from brushwork.plan import (
@@ -73,7 +73,8 @@ def test_memory_gate_names_the_estimate_and_the_largest_size_that_fits() -> None
         plan_run(cfg, content_size=(2048, 1365), device=CPU, dtype=torch.bfloat16,
                  max_memory=budget)  # fmt: skip
     msg = str(e.value)
-    its = print_iterations(cfg.iterations, 4096)  # the top scale's iterations (8 at 30)
+    its = print_iterations(CPU_ITERATIONS, 4096)  # the top scale's iterations (8 at 30)
+    assert cfg.resolved_stages()[-1].iterations == its
     need = estimate_peak_bytes(2730, 4096, cfg, torch.bfloat16, CPU, its)
     assert f"needs about {need / 1e9:.1f} GB" in msg and "3.0 GB is available" in msg
     fits = largest_fitting_size(cfg, (2048, 1365), torch.bfloat16, CPU, budget)

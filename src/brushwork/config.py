@@ -73,13 +73,15 @@ class StyleConfig:
         low=MIN_SIZE,
         high=MAX_SIZE,
     )
-    # 30 per scale on a 256 -> 512 pyramid: the coarse scale lays the large strokes
-    # cheaply. At 512 px most of the style gap is closed by iteration 30 (rainier + Starry
-    # Night: 0.714 at 20, 0.718 at 30 and at 60); iterations 30-60 mostly pull the content
-    # distance down (0.76 -> 0.70 there), at 0.57 s each on a 2-core CPU, and look the
-    # same. Over 4 pairs 60 gave gap 0.752 / content 0.794, 30 give 0.725 / 0.850 in half
-    # the time (README "Quality"; --iterations 60 buys it back).
-    iterations: int = option(30, "optimizer iterations (per scale)", low=1, high=MAX_ITERATIONS)
+    # None = by device (AUTO_ITERATIONS): the engine resolves it before planning, and
+    # the run record stores the number that ran.
+    iterations: int | None = option(
+        None,
+        "optimizer iterations (per scale)",
+        low=1,
+        high=MAX_ITERATIONS,
+        default_text="30 on the CPU, 300 on a CUDA GPU",
+    )
     scales: int = option(
         2,
         "coarse-to-fine pyramid: number of scales from --min-size up to --size "
@@ -248,6 +250,14 @@ class StyleConfig:
         stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
         object.__setattr__(self, "stages", stages)
 
+    def for_device(self, device_type: str) -> StyleConfig:
+        """This config with ``iterations`` left at None set for ``device_type``
+        ("cpu", "cuda", "mps"; :data:`AUTO_ITERATIONS`)."""
+        if self.iterations is not None:
+            return self
+        its = AUTO_ITERATIONS.get(device_type, CPU_ITERATIONS)
+        return dataclasses.replace(self, iterations=its)
+
     def resolved_stages(self) -> tuple[Stage, ...]:
         """The stages to run: explicit ones, else the pyramid from min_size to size.
 
@@ -258,10 +268,13 @@ class StyleConfig:
         if self.stages:
             return self.stages
         sizes = pyramid_sizes(self.size, self.min_size, self.scales)
+        # Before the device is known (the studio's and the CLI's checks, which need
+        # the sizes only) an unset count reads as the CPU's; runs call for_device first.
+        its = CPU_ITERATIONS if self.iterations is None else self.iterations
         return tuple(
             Stage(
                 s,
-                print_iterations(self.iterations, s) if i else self.iterations,
+                print_iterations(its, s) if i else its,
                 self.lr_decay_every,
             )
             for i, s in enumerate(sizes)
@@ -306,6 +319,18 @@ class StyleConfig:
 #: The description of every StyleConfig field, read by the CLI, the studio and validate().
 OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 
+
+#: Iterations per scale on the CPU when none are given. On the 256 -> 512 pyramid the
+#: coarse scale lays the large strokes cheaply; at 512 px most of the style gap is closed
+#: by iteration 30 (rainier + Starry Night: 0.714 at 20, 0.718 at 30 and at 60), and
+#: later iterations mostly pull the content distance down, at 0.57 s each on a 2-core
+#: CPU. 30 fit issue 9's 30 s on 3:2 photos (README "Quality").
+CPU_ITERATIONS = 30
+#: Iterations per scale by device type when none are given. A GPU runs 300 in about
+#: 13 s at 512 px (H100, benchmarks/gpu.py), and those iterations keep the style while
+#: the content comes back: over the 20 quality pairs, mean gap 0.782 at content 0.703
+#: with 17/20 on target, against 0.771 / 0.815, 11/20 at 30 on the same GPU.
+AUTO_ITERATIONS: dict[str, int] = {"cpu": CPU_ITERATIONS, "cuda": 300, "mps": CPU_ITERATIONS}
 
 #: Largest ratio between two pyramid scales: a bigger jump upsamples strokes so
 #: far that the next scale must repaint them (256 -> 4096 would be 16x).
@@ -361,7 +386,7 @@ class StyleOptions(TypedDict, total=False):
     model: Model
     model_weights: str | None
     size: int
-    iterations: int
+    iterations: int | None
     scales: int
     min_size: int
     optimizer: Optimizer

@@ -154,6 +154,7 @@ def stylize(
     cfg = dataclasses.replace(config or StyleConfig(), **options)
     spec = check_config(cfg, n_styles=len(as_list(style)))
     device = resolve_device(cfg.device)
+    cfg = cfg.for_device(device.type)
     dtype = resolve_precision(cfg.precision, device)
     if content is None:
         if canvas is None:

@@ -245,7 +245,7 @@ def estimate_peak_bytes(
     """
     pixels = h * w
     if cfg.optimizer == "lbfgs":
-        entries = min(cfg.lbfgs_history, iterations or cfg.iterations)
+        entries = min(cfg.lbfgs_history, iterations or cfg.resolved_stages()[-1].iterations)
         state = HISTORY_BYTES_PER_PIXEL * entries * pixels
     else:
         state = ADAM_BYTES_PER_PIXEL * pixels

@@ -166,6 +166,8 @@ def plan_video(
             "or end it with '/' for a directory of PNG frames)"
         )
     check_config(config, n_styles=len(style_list))
+    device = resolve_device(config.device)
+    config = config.for_device(device.type)
     styles = tuple(load_image(s, "style") for s in style_list)
     info = probe_video(src, start=start, duration=duration, fps=fps)
     last = config.resolved_stages()[-1]
@@ -182,7 +184,6 @@ def plan_video(
         init="content",
         init_image=None,
     )
-    device = resolve_device(config.device)
     dtype = resolve_precision(config.precision, device)
     for cfg in (first, later) if temporal_weight > 0 else (first,):
         plan_run(cfg, content_size=(w, h), device=device, dtype=dtype)
