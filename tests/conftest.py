@@ -56,6 +56,20 @@ def small_pair(tmp_path: Path, rainier: Path, autumn_oak: Path) -> tuple[Path, P
     return c, s
 
 
+@pytest.fixture
+def folders(tmp_path: Path, rainier: Path, autumn_oak: Path, starry: Path) -> tuple[Path, Path]:
+    """contents/ (two small photos and a text file) and styles/ (one painting), for the
+    batch tests, local and on Ray."""
+    contents, styles = tmp_path / "contents", tmp_path / "styles"
+    contents.mkdir()
+    styles.mkdir()
+    Image.open(rainier).convert("RGB").resize((96, 64)).save(contents / "rainier.png")
+    Image.open(autumn_oak).convert("RGB").resize((96, 67)).save(contents / "oak.jpg")
+    Image.open(starry).convert("RGB").resize((96, 76)).save(styles / "starry.png")
+    (contents / "notes.txt").write_text("not an image: folders list image files only")
+    return contents, styles
+
+
 def rgb_array(path: Path | Image.Image) -> np.ndarray:
     img = path if isinstance(path, Image.Image) else Image.open(path)
     return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0

@@ -38,19 +38,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def folders(tmp_path: Path, rainier: Path, autumn_oak: Path, starry: Path) -> tuple[Path, Path]:
-    """contents/ (two photos) and styles/ (one painting), small."""
-    contents, styles = tmp_path / "contents", tmp_path / "styles"
-    contents.mkdir()
-    styles.mkdir()
-    Image.open(rainier).convert("RGB").resize((96, 64)).save(contents / "rainier.png")
-    Image.open(autumn_oak).convert("RGB").resize((96, 67)).save(contents / "oak.jpg")
-    Image.open(starry).convert("RGB").resize((96, 76)).save(styles / "starry.png")
-    (contents / "notes.txt").write_text("not an image: folders list image files only")
-    return contents, styles
-
-
 def test_pairs_names_and_hashes(folders: tuple[Path, Path], tmp_path: Path) -> None:
     contents, styles = folders
     cs = expand_inputs([contents], "content")

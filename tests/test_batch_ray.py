@@ -44,17 +44,6 @@ def ray_runtime() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.fixture
-def folders(tmp_path: Path, rainier: Path, autumn_oak: Path, starry: Path) -> tuple[Path, Path]:
-    contents, styles = tmp_path / "contents", tmp_path / "styles"
-    contents.mkdir()
-    styles.mkdir()
-    Image.open(rainier).convert("RGB").resize((96, 64)).save(contents / "rainier.png")
-    Image.open(autumn_oak).convert("RGB").resize((96, 67)).save(contents / "oak.png")
-    Image.open(starry).convert("RGB").resize((96, 76)).save(styles / "starry.png")
-    return contents, styles
-
-
 def _pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
 
