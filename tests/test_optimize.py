@@ -150,6 +150,34 @@ def test_lbfgs_divides_the_real_loss_by_2_5_in_10_steps(
         assert s.total == pytest.approx(s.content + s.style + s.tv, rel=1e-5)
 
 
+def test_lbfgs_is_torch_lbfgs_step_for_step(
+    net: VGGFeatures, content: torch.Tensor, oak: torch.Tensor
+) -> None:
+    """brushwork's L-BFGS against torch.optim.LBFGS, the configuration it replaces, on the
+    real objective from the content image: 12 steps with a history of 4, so the oldest
+    pairs are dropped, in float32. The images agree to rounding."""
+    obj = objective(net, content, oak)
+    ours = leaf(content)
+    optimize(ours, obj, Schedule("lbfgs", 12, lbfgs_history=4))
+
+    ref = leaf(content)
+    opt = torch.optim.LBFGS(
+        [ref], lr=1.0, max_iter=1, history_size=4, tolerance_grad=-1.0, tolerance_change=-1.0
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = obj(ref).total
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    for _ in range(12):
+        opt.step(closure)  # type: ignore[no-untyped-call]
+    moved = (ref - content).abs().max().item()
+    assert moved > 0.1  # the comparison is not between two unmoved images
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5 * moved)
+
+
 # --- bounds ---------------------------------------------------------------------------------
 
 
