@@ -109,7 +109,10 @@ class FormField:
             "name": o.name,
             "label": label(o.name),
             "kind": self.kind,
-            "help": o.help,
+            # An empty nullable field reads "auto" in the form; say what auto is.
+            "help": f"{o.help} (auto: {o.default_text})"
+            if o.nullable and o.default_text and o.default is None
+            else o.help,
             "default": to_json(o.default),
             "nullable": o.nullable,
             "choices": list(self.choices),
