@@ -113,8 +113,9 @@ class LBFGS:
     The arithmetic of ``torch.optim.LBFGS(lr=1, max_iter=1, tolerance_grad=-1,
     tolerance_change=-1)`` called once per iteration, op for op (a test checks the
     two agree on a real objective). Written out because constructing any
-    ``torch.optim`` optimizer imports ``torch._dynamo``: about 1.3 s of a 24 s
-    default run on this project's 2-core CPU, for machinery L-BFGS never uses.
+    ``torch.optim`` optimizer imports ``torch._dynamo``: 1.08 s of every process's
+    fixed cost on this project's 2-core CPU (benchmarks/startup.py), for machinery
+    L-BFGS never uses.
 
     With g the gradient, s_i and y_i the last m steps and gradient changes,
     ρ_i = 1/(y_iᵀs_i) and H0 = y_kᵀs_k / y_kᵀy_k, the step is x ← x + t·d with
