@@ -148,7 +148,7 @@ def test_iterations_left_unset_depend_on_the_device() -> None:
     assert cfg.resolved_stages() == cfg.for_device("cpu").resolved_stages()
     # A number the user gives wins on every device.
     assert StyleConfig(iterations=7).for_device("cuda").iterations == 7
-    assert make_config("fast").for_device("cuda").iterations == 60
+    assert make_config("fast").for_device("cuda").iterations == 30
 
 
 def test_whole_floats_become_ints() -> None:
