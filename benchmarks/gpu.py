@@ -81,22 +81,35 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def section_quality(meter: QualityMeter, pairs: list[tuple[str, str]], size: int) -> Any:
+def scored_rows(
+    meter: QualityMeter,
+    pairs: list[str],
+    variants: list[str],
+    size: int,
+    deadline: float = float("inf"),
+) -> list[dict[str, Any]]:
+    """quality.run_pair over ``pairs`` ("content+style"), images dropped, stopping
+    before a pair once ``deadline`` (perf_counter) has passed."""
     rows = []
-    for c, s in pairs:
-        for r in quality.run_pair(meter, c, s, ["default"], size):
+    for pair in pairs:
+        if time.perf_counter() > deadline:
+            print(f"stopped at the budget before {pair}", flush=True)
+            break
+        c, s = pair.split("+")
+        for r in quality.run_pair(meter, c, s, variants, size):
             rows.append({k: v for k, v in r.items() if k != "image"})
-    on = sum(
-        r["gap"] >= quality.TARGET["gap"] and r["content_distance"] <= quality.TARGET["content"]
-        for r in rows
-    )
+    return rows
+
+
+def section_quality(meter: QualityMeter, pairs: list[str], size: int) -> Any:
+    rows = scored_rows(meter, pairs, ["default"], size)
     n = len(rows)
     summary = {
         "mean_gap": round(sum(r["gap"] for r in rows) / n, 4),
         "mean_content": round(sum(r["content_distance"] for r in rows) / n, 4),
         "mean_s": round(sum(r["seconds"] for r in rows) / n, 2),
         "max_s": max(r["seconds"] for r in rows),
-        "on_target": f"{on}/{n}",
+        "on_target": f"{sum(quality.on_target(r) for r in rows)}/{n}",
     }
     print("quality summary:", summary, flush=True)
     return {"rows": rows, "summary": summary}
@@ -145,20 +158,6 @@ def section_cli(out_dir: Path, size: int) -> Any:
     return results
 
 
-def section_sweep(
-    meter: QualityMeter, pairs: list[str], variants: list[str], size: int, deadline: float
-) -> Any:
-    rows = []
-    for pair in pairs:
-        if time.perf_counter() > deadline:
-            print(f"sweep stopped at the budget before {pair}", flush=True)
-            break
-        c, s = pair.split("+")
-        for r in quality.run_pair(meter, c, s, variants, size):
-            rows.append({k: v for k, v in r.items() if k != "image"})
-    return rows
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -172,7 +171,7 @@ def main() -> int:
     start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     size = 128 if a.smoke else 512
-    all_pairs = [(c, s) for c in quality.CONTENTS for s in quality.STYLES]
+    all_pairs = [f"{c}+{s}" for c in quality.CONTENTS for s in quality.STYLES]
     pairs = all_pairs[:1] if a.smoke else all_pairs
     results: dict[str, Any] = {"device": device_info(), "size": size}
     print(results["device"], flush=True)
@@ -205,14 +204,12 @@ def main() -> int:
         (
             "sweep",
             60,
-            lambda: section_sweep(meter, sweep_pairs, sweep_variants, size, deadline),
+            lambda: scored_rows(meter, sweep_pairs, sweep_variants, size, deadline),
         ),
     ]
     if a.sweep:
         spec_pairs, _, spec_variants = a.sweep.partition(":")
-        sweep_pairs = (
-            [f"{c}+{s}" for c, s in all_pairs] if spec_pairs == "all" else spec_pairs.split(",")
-        )
+        sweep_pairs = all_pairs if spec_pairs == "all" else spec_pairs.split(",")
         sweep_variants = spec_variants.split(",")
     else:
         sweep_pairs = list(MISSES[:1] if a.smoke else MISSES)

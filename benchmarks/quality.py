@@ -53,6 +53,11 @@ TARGET = {"gap": 0.72, "content": 0.85}
 THUMB = 180
 
 
+def on_target(row: dict[str, Any]) -> bool:
+    """Whether a scored row meets issue 9's per-pair marks."""
+    return bool(row["gap"] >= TARGET["gap"] and row["content_distance"] <= TARGET["content"])
+
+
 def parse_variant(spec: str) -> dict[str, Any]:
     """``default`` -> {}; ``strength=3`` or ``style_loss=sliced+strength=2`` -> options."""
     if spec == "default":
@@ -150,9 +155,7 @@ def table(rows: list[dict[str, Any]], variants: list[str]) -> str:
     ]
     for variant in variants:
         sel = [r for r in rows if r["variant"] == variant]
-        on = sum(
-            r["gap"] >= TARGET["gap"] and r["content_distance"] <= TARGET["content"] for r in sel
-        )
+        on = sum(on_target(r) for r in sel)
         lines.append(
             f"| {variant} | {mean(r['gap'] for r in sel):.3f} "
             f"| {mean(r['content_distance'] for r in sel):.3f} "
