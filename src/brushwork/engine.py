@@ -234,6 +234,9 @@ def stylize(
             lr_decay=cfg.lr_decay,
             lr_decay_every=st.lr_decay_every,
             lbfgs_history=st.lbfgs_history,
+            # A given start (a video frame's warped previous output) is near its answer:
+            # Polyak's first step, sized for a start far from it, would kick it away.
+            first_step="torch" if start is not None else "polyak",
             tol=cfg.tol,
             tol_window=cfg.tol_window,
         )

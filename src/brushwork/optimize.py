@@ -22,6 +22,12 @@ from torch import Tensor
 from brushwork.objective import LossParts
 
 Stop = Literal["cancelled", "nonfinite"]
+FirstStep = Literal["polyak", "torch"]
+
+#: Longest first L-BFGS step, as the RMS change of the normalized image: 0.1 is about
+#: 6 of 255 levels (ImageNet's std ~0.225). Only binds where Polyak's step is long
+#: (a start near a stationary point, where the gradient is small but the loss is not).
+FIRST_STEP_MAX_RMS = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Schedule:
     lr_decay: float = 0.1
     lr_decay_every: int = 200
     lbfgs_history: int = 100
+    first_step: FirstStep = "polyak"  # L-BFGS only: see LBFGS
     tol: float = 0.0
     tol_window: int = 20
 
@@ -123,10 +130,25 @@ class LBFGS:
     first step is −g scaled to t = min(1, 1/‖g‖₁). Pairs with yᵀs ≤ 1e-10 are
     not stored. A direction with gᵀd > 1 is not taken (torch's behaviour with
     tolerance_change = −1).
+
+    One departure, ``first_step="polyak"`` (the default): the first step, which
+    has no curvature to go by, is Polyak's t = f/‖g‖² for a loss whose floor is 0,
+    at most :data:`FIRST_STEP_MAX_RMS` RMS per pixel. torch's t = 1/‖g‖₁ moves a
+    512 px image by about a millionth per pixel: the next two iterations stayed
+    within 0.5% of the starting loss, and the curvature pair measured over that
+    step is mostly bf16 rounding. Polyak's step moved the image by 0.04 RMS (256 px
+    scale) and 0.12 (512 px, from the upsampled coarse result) and the loss fell
+    from iteration 2 (benchmarks/RESULTS.md, "First step"). ``"torch"`` keeps
+    torch's step: for a start that is already near its answer (video frames).
     """
 
-    def __init__(self, x: Tensor, history: int) -> None:
-        self.x, self.history = x, history
+    def __init__(
+        self,
+        x: Tensor,
+        history: int,
+        first_step: FirstStep = "polyak",
+    ) -> None:
+        self.x, self.history, self.first_step = x, history, first_step
         self.dirs: list[Tensor] = []  # y_i
         self.steps: list[Tensor] = []  # s_i
         self.ro: list[Tensor] = []
@@ -135,13 +157,20 @@ class LBFGS:
         self.t = 1.0
         self.prev_grad: Tensor | None = None
 
+    def _first_length(self, g: Tensor, loss: float | None) -> float:
+        if self.first_step == "polyak" and loss is not None and 0 < loss < math.inf:
+            gg = float(g.dot(g))
+            if gg > 0:
+                return min(loss / gg, FIRST_STEP_MAX_RMS / math.sqrt(gg / g.numel()))
+        return min(1.0, float(1.0 / g.abs().sum()))
+
     @torch.no_grad()
-    def step(self, grad: Tensor) -> None:
-        """Move ``x`` in place, given its gradient at the current point."""
+    def step(self, grad: Tensor, loss: float | None = None) -> None:
+        """Move ``x`` in place, given its gradient (and loss) at the current point."""
         g = grad.reshape(-1).clone()  # torch.optim.LBFGS gathers a fresh flat copy too
         if self.d is None or self.prev_grad is None:
             d = g.neg()
-            t = min(1.0, float(1.0 / g.abs().sum()))
+            t = self._first_length(g, loss)
         else:
             y = g.sub(self.prev_grad)
             s = self.d.mul(self.t)
@@ -186,7 +215,7 @@ def _make_step(
     if schedule.optimizer == "lbfgs":
         # neural-style's L-BFGS: lr 1, no line search, one evaluation per iteration.
         # (A strong-Wolfe search stalls on bf16's noisy loss; stopping is left to tol.)
-        lbfgs = LBFGS(x, schedule.lbfgs_history)
+        lbfgs = LBFGS(x, schedule.lbfgs_history, schedule.first_step)
 
         def lbfgs_step(lr: float) -> Values:
             x.grad = None
@@ -196,7 +225,7 @@ def _make_step(
             grad = x.grad if x.grad is not None else torch.zeros_like(x)
             if bounds is not None:
                 _hold_active_bounds(x, grad, bounds)
-            lbfgs.step(grad)
+            lbfgs.step(grad, values[0])
             project()
             return values
 
