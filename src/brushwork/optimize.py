@@ -136,18 +136,13 @@ class LBFGS:
     at most :data:`FIRST_STEP_MAX_RMS` RMS per pixel. torch's t = 1/‖g‖₁ moves a
     512 px image by about a millionth per pixel: the next two iterations stayed
     within 0.5% of the starting loss, and the curvature pair measured over that
-    step is mostly bf16 rounding. Polyak's step moved the image by 0.04 RMS (256 px
-    scale) and 0.12 (512 px, from the upsampled coarse result) and the loss fell
+    step is mostly bf16 rounding. Polyak's step moved the image by 0.04 RMS at the
+    256 px scale and by the cap, 0.1, at 512 px (0.12 uncapped), and the loss fell
     from iteration 2 (benchmarks/RESULTS.md, "First step"). ``"torch"`` keeps
     torch's step: for a start that is already near its answer (video frames).
     """
 
-    def __init__(
-        self,
-        x: Tensor,
-        history: int,
-        first_step: FirstStep = "polyak",
-    ) -> None:
+    def __init__(self, x: Tensor, history: int, first_step: FirstStep = "polyak") -> None:
         self.x, self.history, self.first_step = x, history, first_step
         self.dirs: list[Tensor] = []  # y_i
         self.steps: list[Tensor] = []  # s_i
