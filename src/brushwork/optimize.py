@@ -134,12 +134,13 @@ class LBFGS:
     One departure, ``first_step="polyak"`` (the default): the first step, which
     has no curvature to go by, is Polyak's t = f/‖g‖² for a loss whose floor is 0,
     at most :data:`FIRST_STEP_MAX_RMS` RMS per pixel. torch's t = 1/‖g‖₁ moves a
-    512 px image by about a millionth per pixel: the next two iterations stayed
-    within 0.5% of the starting loss, and the curvature pair measured over that
-    step is mostly bf16 rounding. Polyak's step moved the image by 0.04 RMS at the
-    256 px scale and by the cap, 0.1, at 512 px (0.12 uncapped), and the loss fell
-    from iteration 2 (benchmarks/RESULTS.md, "First step"). ``"torch"`` keeps
-    torch's step: for a start that is already near its answer (video frames).
+    512×341 image by about 2e-6 per pixel value: the loss stayed where it was for
+    one iteration at the 256 px scale and two at 512 px (a curvature pair measured
+    over so small a step, in bf16, is presumably mostly rounding). Polyak's step
+    moved the image by 0.04 RMS at the 256 px scale and by the cap, 0.1, at 512 px
+    (0.12 uncapped), and the loss fell from iteration 2 (benchmarks/RESULTS.md,
+    "First step"). ``"torch"`` keeps torch's step: for a start that is already near
+    its answer (video frames).
     """
 
     def __init__(self, x: Tensor, history: int, first_step: FirstStep = "polyak") -> None:
