@@ -241,15 +241,21 @@ def test_polyak_first_step_lowers_the_loss_sooner(
 # --- bounds ---------------------------------------------------------------------------------
 
 
+def far_outside_the_range(
+    photo: Image.Image,
+) -> tuple[Callable[[torch.Tensor], LossParts], torch.Tensor]:
+    """A quadratic whose target lies far outside the valid range (RGB stretched to
+    -1..2), and that target."""
+    target = to_tensor(photo, CPU) * 3.0
+    return quadratic(target, tv_loss(rgb_tensor(photo, CPU))), target
+
+
 @pytest.mark.parametrize(("optimizer", "lr"), [("adam", 0.5), ("lbfgs", 1.0)])
 def test_bounds_clamp_x_after_every_step(photo: Image.Image, optimizer: str, lr: float) -> None:
-    # A target far outside the valid range: RGB stretched to -1..2.
-    rgb = rgb_tensor(photo, CPU)
-    target = to_tensor(photo, CPU) * 3.0
+    f, target = far_outside_the_range(photo)
     lo, hi = pixel_bounds(CPU)
     outside = (target < lo) | (target > hi)
     assert outside.float().mean().item() > 0.3
-    f = quadratic(target, tv_loss(rgb))
 
     free = leaf(to_tensor(photo, CPU))
     optimize(free, f, Schedule(optimizer, 12, lr=lr))
@@ -279,10 +285,8 @@ def test_bounds_hold_under_polyaks_first_step(photo: Image.Image) -> None:
     wanders near the optimum (measured 5.75). Real runs have ~2% of values at a bound
     and lower losses with Polyak (benchmarks/RESULTS.md, "First step"); started runs
     (video frames, many pixels at a bound) keep torch's step."""
-    rgb = rgb_tensor(photo, CPU)
-    target = to_tensor(photo, CPU) * 3.0
+    f, _ = far_outside_the_range(photo)
     lo, hi = pixel_bounds(CPU)
-    f = quadratic(target, tv_loss(rgb))
     x = leaf(to_tensor(photo, CPU))
     start = f(x).total.item()
     steps: list[Step] = []

@@ -326,11 +326,12 @@ OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 #: later iterations mostly pull the content distance down, at 0.57 s each on a 2-core
 #: CPU. 30 fit issue 9's 30 s on 3:2 photos (README "Quality").
 CPU_ITERATIONS = 30
-#: Iterations per scale by device type when none are given. A GPU runs 300 in about
+#: Iterations per scale by device type when none are given (any other type: the CPU's
+#: CPU_ITERATIONS; MPS was not measured). A GPU runs 300 in about
 #: 13 s at 512 px (H100, benchmarks/gpu.py), and those iterations keep the style while
 #: the content comes back: over the 20 quality pairs, mean gap 0.782 at content 0.703
 #: with 17/20 on target, against 0.771 / 0.815, 11/20 at 30 on the same GPU.
-AUTO_ITERATIONS: dict[str, int] = {"cpu": CPU_ITERATIONS, "cuda": 300, "mps": CPU_ITERATIONS}
+AUTO_ITERATIONS: dict[str, int] = {"cuda": 300}
 
 #: Largest ratio between two pyramid scales: a bigger jump upsamples strokes so
 #: far that the next scale must repaint them (256 -> 4096 would be 16x).

@@ -131,7 +131,7 @@ class LBFGS:
     not stored. A direction with gᵀd > 1 is not taken (torch's behaviour with
     tolerance_change = −1).
 
-    One departure, ``first_step="polyak"`` (the default): the first step, which
+    One departure, ``first_step="polyak"`` (:class:`Schedule`'s default): the first step, which
     has no curvature to go by, is Polyak's t = f/‖g‖² for a loss whose floor is 0,
     at most :data:`FIRST_STEP_MAX_RMS` RMS per pixel. torch's t = 1/‖g‖₁ moves a
     512×341 image by about 2e-6 per pixel value: the loss stayed where it was for
@@ -143,7 +143,7 @@ class LBFGS:
     its answer (video frames).
     """
 
-    def __init__(self, x: Tensor, history: int, first_step: FirstStep = "polyak") -> None:
+    def __init__(self, x: Tensor, history: int, first_step: FirstStep) -> None:
         self.x, self.history, self.first_step = x, history, first_step
         self.dirs: list[Tensor] = []  # y_i
         self.steps: list[Tensor] = []  # s_i
