@@ -8,9 +8,11 @@ as much as it can. Results go to ``OUT/gpu.json`` after every section.
    wall clock, after one warm-up run so CUDA's start is not counted).
 2. ``gap_ttq``: brushwork's defaults against its own objective run the classic way
    (fp32, NCHW, one scale) to the same gap closed (benchmarks/gap_ttq.py, ``same``).
-3. ``cli``: ``brushwork demo`` and a 2048 px print through ``cli.main`` (exit status,
-   wall clock, peak GPU memory).
-4. ``sweep``: the pairs that miss the per-pair marks on the CPU, with more
+3. ``cli``: ``brushwork demo`` and 2048 px prints through ``cli.main``, untiled with
+   and without ``--score`` and tiled (exit status, wall clock, peak GPU memory against
+   the plan's estimate, the device score against a CPU score of the same PNG).
+4. ``preset``: ``--preset quality`` on rainier + Starry Night, the picture kept.
+5. ``sweep``: the pairs that miss the per-pair marks on the CPU, with more
    iterations per scale: is the miss the optimizer's budget or the objective?
 
 Scores are computed on the CPU in fp32 (``QualityMeter()``), exactly as on the CPU
@@ -125,23 +127,29 @@ def section_gap_ttq(meter: QualityMeter, pairs: list[str], size: int, cap: int) 
     return out
 
 
-def section_cli(out_dir: Path, size: int) -> Any:
+def section_cli(out_dir: Path, size: int, meter: QualityMeter) -> Any:
+    """``brushwork demo`` at the defaults, then prints at ``size`` (30 iterations per
+    scale: memory and the scoring cost do not depend on the count), untiled and tiled.
+
+    Each print is scored by ``--score`` on the run's device; the PNG it wrote is
+    scored again here on the CPU, so the two meters can be compared.
+    """
     rainier, starry = quality.CONTENTS["rainier"], quality.STYLES["starry_night"]
+    base = ["stylize", str(rainier), str(starry), "--size", str(size), "--iterations", "30"]
     runs = {
         "demo": ["demo", "-o", str(out_dir / "demo.png"), "-q"],
-        "print": [
-            "stylize",
-            str(rainier),
-            str(starry),
+        "print": [*base, "-o", str(out_dir / "print.png"), "--score", "-q"],
+        "print_noscore": [*base, "-o", str(out_dir / "print_noscore.png"), "-q"],
+        "print_tiled": [
+            *base,
+            "--tile",
+            str(size // 2),
             "-o",
-            str(out_dir / "print.jpg"),
-            "--size",
-            str(size),
-            "--score",
+            str(out_dir / "print_tiled.png"),
             "-q",
         ],
     }
-    results = {}
+    results: dict[str, Any] = {}
     for name, argv in runs.items():
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
@@ -151,11 +159,51 @@ def section_cli(out_dir: Path, size: int) -> Any:
         seconds = time.perf_counter() - t
         peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
         results[name] = {"status": status, "s": round(seconds, 1), "peak_gib": round(peak, 2)}
+        png = Path(argv[argv.index("-o") + 1])
+        record_path = png.with_name(png.name + ".json")
+        if record_path.is_file():
+            record = json.loads(record_path.read_text())
+            results[name] |= {
+                "estimated_gib": round(record["resolved"]["estimated_peak_bytes"] / 2**30, 2),
+                "optimizing_s": record["seconds"],
+                "stages": record["stages_run"],
+                "quality": record.get("quality"),
+            }
         print(f"cli {name}: {results[name]}", flush=True)
-    record = out_dir / "print.jpg.json"
-    if record.is_file():
-        results["print_record"] = json.loads(record.read_text())
+    scored = results.get("print", {}).get("quality")
+    if scored:
+        q = meter.score(load_image(out_dir / "print.png"), load_image(rainier), load_image(starry))
+        results["print_cpu_score"] = {
+            "gap_closed": q.gap_closed,
+            "content_distance": q.content_distance,
+            "gap_diff": q.gap_closed - scored["gap_closed"],
+            "content_diff": q.content_distance - scored["content_distance"],
+        }
+        print(f"cli print scored on the CPU: {results['print_cpu_score']}", flush=True)
     return results
+
+
+def section_preset(out_dir: Path, size: int) -> Any:
+    """``--preset quality`` on rainier + Starry Night (issue 9's "one large branching
+    stroke pattern across the sky"), written for looking at, with its record."""
+    rainier, starry = quality.CONTENTS["rainier"], quality.STYLES["starry_night"]
+    out = out_dir / "preset_quality.jpg"
+    argv = ["stylize", str(rainier), str(starry), "--preset", "quality", "--score", "-q"]
+    argv += ["-o", str(out)] + (["--size", str(size)] if size else [])
+    t = time.perf_counter()
+    status = cli_main(argv)
+    sync()
+    result: dict[str, Any] = {"status": status, "s": round(time.perf_counter() - t, 1)}
+    record = out.with_name(out.name + ".json")
+    if record.is_file():
+        r = json.loads(record.read_text())
+        result |= {
+            "stages": r["stages_run"],
+            "optimizing_s": r["seconds"],
+            "quality": r.get("quality"),
+        }
+    print(f"preset quality: {result}", flush=True)
+    return result
 
 
 def main() -> int:
@@ -163,7 +211,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget", type=float, default=420.0, help="seconds for the whole script")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one pair (a rehearsal)")
-    ap.add_argument("--sections", default="quality,gap_ttq,cli,sweep", help="which, in order")
+    ap.add_argument(
+        "--sections", default="quality,gap_ttq,cli,preset,sweep", help="which, in order"
+    )
     ap.add_argument(
         "--sweep", default="", help="PAIRS:VARIANTS (all = 20 pairs); else the misses x SWEEP"
     )
@@ -200,7 +250,8 @@ def main() -> int:
                 20 if a.smoke else 400,
             ),
         ),
-        ("cli", 40, lambda: section_cli(a.out, 256 if a.smoke else 2048)),
+        ("cli", 60, lambda: section_cli(a.out, 256 if a.smoke else 2048, meter)),
+        ("preset", 40, lambda: section_preset(a.out, 256 if a.smoke else 0)),
         (
             "sweep",
             60,

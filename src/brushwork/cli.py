@@ -396,10 +396,15 @@ def _stylize_and_save(
     if args.dpi is not None:
         record["dpi"] = args.dpi
     if args.score and content is not None:
+        import torch
+
         from brushwork.images import load_image
         from brushwork.quality import QualityMeter
 
-        q = QualityMeter().score(image, load_image(content), load_image(styles[0]))
+        # On the device the run used: a print's score on a GPU took longer on the CPU
+        # than the run itself. The meter stays fp32 there (no TF32), so scores compare.
+        meter = QualityMeter(torch.device(record["resolved"]["device"]))
+        q = meter.score(image, load_image(content), load_image(styles[0]))
         record["quality"] = {"gap_closed": q.gap_closed, "content_distance": q.content_distance}
     written = _save_result(image, out, record, args.dpi)
     plot = args.plot
