@@ -105,6 +105,9 @@ def test_presets_and_overrides() -> None:
     assert make_config("d2l", iterations=3).style_fit == "stretch"
     assert make_config("fast", size=200).size == 200  # a flag the user gives wins
     assert make_config("d2l", optimizer="lbfgs").optimizer == "lbfgs"
+    # quality matches whole feature distributions; the user's loss still wins.
+    assert make_config("quality").style_loss == "sliced"
+    assert make_config("quality", style_loss="gram").style_loss == "gram"
     with pytest.raises(ConfigError, match="unknown preset"):
         make_config("nope")
     with pytest.raises(ConfigError, match="unknown option"):
