@@ -96,7 +96,10 @@ class QualityMeter:
     def _features(self, img: Image.Image) -> dict[str, Tensor]:
         # cuDNN runs fp32 convolutions in TF32 by default (10-bit mantissa): the metric
         # is defined in fp32, and a score must not depend on the device it ran on.
-        with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        with (
+            torch.no_grad(),
+            torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False),
+        ):
             out: dict[str, Tensor] = self.net(
                 to_tensor(img, self.device), (*STYLE_LAYERS, CONTENT_LAYER)
             )
