@@ -450,16 +450,13 @@ def _init_image(
         # White noise in RGB 0..1, as Gatys's texture model starts.
         return normalize(torch.rand((1, 3, h, w), generator=generator).to(device))
     if init == "style-stats":
-        # Gaussian noise with the paintings' per-channel colour mean and spread,
-        # pooled by their blend weights as the style loss sees them.
-        rgb = torch.zeros((1, 3, h, w), device=device)
-        for src in sources:
-            mean, cov = pooled_mean_cov([rgb01(i) for i in src.images], src.blend)
+        # Gaussian noise with the paintings' per-channel colour mean and spread.
+        def noise(mean: Tensor, cov: Tensor, region: Tensor | None) -> Tensor:
             std = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
-            noise = torch.randn((1, 3, h, w), generator=generator).to(device)
-            part = noise * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
-            rgb = rgb + (part if src.region is None else part * src.region)
-        return normalize(rgb)
+            z = torch.randn((1, 3, h, w), generator=generator).to(device)
+            return z * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
+
+        return normalize(_by_palette(content_rgb, sources, noise))
     assert init_img is not None
     return to_tensor(resize(init_img, h, w), device)
 
@@ -476,11 +473,27 @@ def recolor_to_styles(content_rgb: Tensor, sources: Sequence[StyleSource]) -> Te
     colour shift that this closed-form map makes at once; the content layer
     (conv4_3) hardly moves with a smooth colour map, so the photo's structure stays.
     """
-    out = torch.zeros_like(content_rgb)
+    return _by_palette(
+        content_rgb,
+        sources,
+        lambda mean, cov, region: match_mean_cov(content_rgb, mean, cov, mask=region),
+    )
+
+
+def _by_palette(
+    like: Tensor,
+    sources: Sequence[StyleSource],
+    paint: Callable[[Tensor, Tensor, Tensor | None], Tensor],
+) -> Tensor:
+    """Σ over sources of ``paint(mean, cov, region)``, each kept to its region: an
+    image shaped like ``like`` (1, 3, h, w) from every source's palette, its style
+    images' colour mean (1, 3) and covariance (1, 3, 3) pooled by blend weight (as
+    the style loss sees them)."""
+    out = torch.zeros_like(like)
     for src in sources:
         mean, cov = pooled_mean_cov([rgb01(i) for i in src.images], src.blend)
-        recolored = match_mean_cov(content_rgb, mean, cov, mask=src.region)
-        out = out + (recolored if src.region is None else recolored * src.region)
+        part = paint(mean, cov, src.region)
+        out = out + (part if src.region is None else part * src.region)
     return out
 
 
