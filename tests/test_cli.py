@@ -355,7 +355,7 @@ def test_help_shows_each_default_once(capsys) -> None:
     )
     assert (
         "--iterations ITERATIONS optimizer iterations (per scale) "
-        "(default: 30 on the CPU, 300 on a CUDA GPU)" in compact
+        "(default: 30 on the CPU (20 on a square canvas), 300 on a CUDA GPU)" in compact
     )
 
 

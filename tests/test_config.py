@@ -8,12 +8,14 @@ import typing
 import pytest
 
 from brushwork.config import (
+    CPU_ITERATIONS,
     MAX_SEED,
     OPTIONS,
     PRESETS,
     Stage,
     StyleConfig,
     StyleOptions,
+    cpu_iterations,
     make_config,
     pyramid_sizes,
     rescale_stages,
@@ -152,6 +154,18 @@ def test_iterations_left_unset_depend_on_the_device() -> None:
     # A number the user gives wins on every device.
     assert StyleConfig(iterations=7).for_device("cuda").iterations == 7
     assert make_config("fast").for_device("cuda").iterations == 30
+
+
+def test_cpu_iterations_keep_a_square_canvas_to_a_3_2_photos_work() -> None:
+    # Iterations x pixels at the same long side: 30 x 512*341 against n x 512*512.
+    assert cpu_iterations(512, 341) == cpu_iterations(341, 512) == CPU_ITERATIONS == 30
+    assert cpu_iterations(512, 512) == round(30 * 512 * 341 / (512 * 512)) == 20
+    assert cpu_iterations(512, 384) == round(30 * (2 / 3) / (384 / 512)) == 27  # 4:3
+    assert cpu_iterations(1024, 256) == 30  # a panorama costs less; it keeps the count
+    cfg = StyleConfig()
+    assert cfg.for_device("cpu", (512, 512)).iterations == 20
+    assert cfg.for_device("cuda", (512, 512)).iterations == 300
+    assert StyleConfig(iterations=30).for_device("cpu", (512, 512)).iterations == 30
 
 
 def test_whole_floats_become_ints() -> None:

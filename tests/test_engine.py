@@ -105,7 +105,7 @@ def test_cancel_returns_current_image(rainier: Path, autumn_oak: Path) -> None:
 
 
 def test_unset_iterations_resolve_for_the_device_and_are_recorded(
-    rainier: Path, autumn_oak: Path
+    rainier: Path, autumn_oak: Path, tmp_path: Path
 ) -> None:
     # Left unset, the CPU runs CPU_ITERATIONS per scale (a GPU would run 300), and the
     # record stores the number, so that rerunning the record repeats the run.
@@ -113,6 +113,10 @@ def test_unset_iterations_resolve_for_the_device_and_are_recorded(
     assert record["config"]["iterations"] == CPU_ITERATIONS == 30
     assert record["iterations_run"] == 30
     assert [s["iterations"] for s in record["stages_run"]] == [30]
+    # A square photo runs fewer on the CPU, for the same work (config.cpu_iterations).
+    Image.open(rainier).crop((0, 0, 400, 400)).save(tmp_path / "square.png")
+    square = stylize(tmp_path / "square.png", autumn_oak, size=64, scales=1).info["brushwork"]
+    assert square["config"]["iterations"] == square["iterations_run"] == 20
 
 
 def test_any_aspect_ratio_and_tiny_inputs(tmp_path: Path, autumn_oak: Path) -> None:

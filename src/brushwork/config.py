@@ -80,7 +80,7 @@ class StyleConfig:
         "optimizer iterations (per scale)",
         low=1,
         high=MAX_ITERATIONS,
-        default_text="30 on the CPU, 300 on a CUDA GPU",
+        default_text="30 on the CPU (20 on a square canvas), 300 on a CUDA GPU",
     )
     scales: int = option(
         2,
@@ -250,12 +250,15 @@ class StyleConfig:
         stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
         object.__setattr__(self, "stages", stages)
 
-    def for_device(self, device_type: str) -> StyleConfig:
+    def for_device(self, device_type: str, canvas: tuple[int, int] | None = None) -> StyleConfig:
         """This config with ``iterations`` left at None set for ``device_type``
-        ("cpu", "cuda", "mps"; :data:`AUTO_ITERATIONS`)."""
+        ("cpu", "cuda", "mps"; :data:`AUTO_ITERATIONS`) and the output's
+        ``canvas`` (width, height; :func:`cpu_iterations`)."""
         if self.iterations is not None:
             return self
-        its = AUTO_ITERATIONS.get(device_type, CPU_ITERATIONS)
+        its = AUTO_ITERATIONS.get(device_type)
+        if its is None:
+            its = CPU_ITERATIONS if canvas is None else cpu_iterations(*canvas)
         return dataclasses.replace(self, iterations=its)
 
     def resolved_stages(self) -> tuple[Stage, ...]:
@@ -326,6 +329,26 @@ OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 #: later iterations mostly pull the content distance down, at 0.57 s each on a 2-core
 #: CPU. 30 fit issue 9's 30 s on 3:2 photos (README "Quality").
 CPU_ITERATIONS = 30
+#: The canvas CPU_ITERATIONS was set on: a 3:2 photo, whose short side is 2/3 of its long
+#: side. A squarer canvas has more pixels at the same --size and costs more per iteration.
+REFERENCE_FILL = 2 / 3
+
+
+def cpu_iterations(width: int, height: int) -> int:
+    """Default iterations per scale on the CPU for a ``width`` × ``height`` output.
+
+    CPU_ITERATIONS on a 3:2 canvas or a longer one; on a squarer canvas the count
+    falls with its area at the same long side, so the run's work stays that of a
+    3:2 photo: 20 on a square. The default is a time budget (issue 9: a 512 px run
+    in 30 s on a 2-core CPU); a square at 30 took 33-34 s and at 20 stays on target
+    on the quality pairs (README "Quality").
+    """
+    fill = min(width, height) / max(width, height, 1)
+    if fill <= REFERENCE_FILL:
+        return CPU_ITERATIONS
+    return max(1, round(CPU_ITERATIONS * REFERENCE_FILL / fill))
+
+
 #: Iterations per scale by device type when none are given (any other type: the CPU's
 #: CPU_ITERATIONS; MPS was not measured). A GPU runs 300 in about
 #: 13 s at 512 px (H100, benchmarks/gpu.py), and those iterations keep the style while

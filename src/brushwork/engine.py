@@ -154,14 +154,14 @@ def stylize(
     cfg = dataclasses.replace(config or StyleConfig(), **options)
     spec = check_config(cfg, n_styles=len(as_list(style)))
     device = resolve_device(cfg.device)
-    cfg = cfg.for_device(device.type)
-    dtype = resolve_precision(cfg.precision, device)
     if content is None:
         if canvas is None:
             raise ConfigError("texture synthesis needs a canvas size (width, height)")
         content_img = Image.new("RGB", canvas, (128, 128, 128))
     else:
         content_img = load_image(content, "content")
+    cfg = cfg.for_device(device.type, content_img.size)
+    dtype = resolve_precision(cfg.precision, device)
     plan = plan_run(cfg, content_size=content_img.size, device=device, dtype=dtype)
     inputs = config_style_inputs(
         cfg, style, content_size=content_img.size, mask=mask, region_styles=region_styles

@@ -167,9 +167,9 @@ def plan_video(
         )
     check_config(config, n_styles=len(style_list))
     device = resolve_device(config.device)
-    config = config.for_device(device.type)
     styles = tuple(load_image(s, "style") for s in style_list)
     info = probe_video(src, start=start, duration=duration, fps=fps)
+    config = config.for_device(device.type, (info.width, info.height))
     last = config.resolved_stages()[-1]
     h, w = fit_long_side(info.width, info.height, last.size)
     if not frames_dir:  # H.264 in 4:2:0 needs even sides
