@@ -57,6 +57,12 @@ def save(name: str, img: Image.Image) -> None:
             return
 
 
+def save_files(name: str, folder: Path, tiles: list[tuple[str, str]], height: int = 300) -> None:
+    """A strip of result files already made (``tiles``: label, file name in ``folder``)."""
+    images = [(label, Image.open(folder / file).convert("RGB")) for label, file in tiles]
+    save(name, strip(images, height))
+
+
 def run(content: Any, style: Any, **kw: Any) -> tuple[Image.Image, float]:
     """The library's defaults plus the one control a row shows."""
     t = time.perf_counter()

@@ -15,22 +15,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from make_gallery import save, strip
-from PIL import Image
+from make_gallery import save_files
 
 
 def main() -> int:
-    d = Path(sys.argv[1])
     tiles = [
         ("gram, 30 per scale (CPU default)", "gram30.png"),
         ("gram, 100", "gram100.png"),
         ("gram, 300 (CUDA default)", "gram300.png"),
         ("sliced, 300", "sliced300.png"),
     ]
-    save(
-        "gram-iterations-sliced",
-        strip([(label, Image.open(d / name).convert("RGB")) for label, name in tiles], 300),
-    )
+    save_files("gram-iterations-sliced", Path(sys.argv[1]), tiles)
     return 0
 
 

@@ -12,22 +12,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from make_gallery import save, strip
-from PIL import Image
+from make_gallery import save_files
 
 
 def main() -> int:
-    d = Path(sys.argv[1])
     tiles = [
         ("gram, 30 per scale", "q_it30.jpg"),
         ("gram, 150 per scale (the preset before)", "q_gram.jpg"),
         ("gram, 500 per scale", "q_it500.jpg"),
         ("sliced, 150 per scale (the preset now)", "q_sliced.jpg"),
     ]
-    save(
-        "preset-quality-sliced",
-        strip([(label, Image.open(d / name).convert("RGB")) for label, name in tiles], 300),
-    )
+    save_files("preset-quality-sliced", Path(sys.argv[1]), tiles)
     return 0
 
 
