@@ -349,8 +349,8 @@ def cpu_iterations(width: int, height: int) -> int:
     return max(1, round(CPU_ITERATIONS * REFERENCE_FILL / fill))
 
 
-#: Iterations per scale by device type when none are given (any other type: the CPU's
-#: CPU_ITERATIONS; MPS was not measured). A GPU runs 300 in about
+#: Iterations per scale by device type when none are given (any other type: the CPU's,
+#: cpu_iterations; MPS was not measured). A GPU runs 300 in about
 #: 13 s at 512 px (H100, benchmarks/gpu.py), and those iterations keep the style while
 #: the content comes back: over the 20 quality pairs, mean gap 0.782 at content 0.703
 #: with 17/20 on target, against 0.771 / 0.815, 11/20 at 30 on the same GPU.
