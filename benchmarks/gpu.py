@@ -127,6 +127,21 @@ def section_gap_ttq(meter: QualityMeter, pairs: list[str], size: int, cap: int) 
     return out
 
 
+def run_record(image: Path) -> dict[str, Any] | None:
+    """The run record the CLI wrote beside ``image``, if it wrote one."""
+    path = image.with_name(image.name + ".json")
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def record_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What a section keeps of a run record: stages, optimizing time, --score's score."""
+    return {
+        "optimizing_s": record["seconds"],
+        "stages": record["stages_run"],
+        "quality": record.get("quality"),
+    }
+
+
 def section_cli(out_dir: Path, size: int, meter: QualityMeter) -> Any:
     """``brushwork demo`` at the defaults, then prints at ``size`` (30 iterations per
     scale: memory and the scoring cost do not depend on the count), untiled and tiled.
@@ -159,15 +174,11 @@ def section_cli(out_dir: Path, size: int, meter: QualityMeter) -> Any:
         seconds = time.perf_counter() - t
         peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
         results[name] = {"status": status, "s": round(seconds, 1), "peak_gib": round(peak, 2)}
-        png = Path(argv[argv.index("-o") + 1])
-        record_path = png.with_name(png.name + ".json")
-        if record_path.is_file():
-            record = json.loads(record_path.read_text())
+        record = run_record(Path(argv[argv.index("-o") + 1]))
+        if record:
             results[name] |= {
                 "estimated_gib": round(record["resolved"]["estimated_peak_bytes"] / 2**30, 2),
-                "optimizing_s": record["seconds"],
-                "stages": record["stages_run"],
-                "quality": record.get("quality"),
+                **record_summary(record),
             }
         print(f"cli {name}: {results[name]}", flush=True)
     scored = results.get("print", {}).get("quality")
@@ -194,14 +205,9 @@ def section_preset(out_dir: Path, size: int) -> Any:
     status = cli_main(argv)
     sync()
     result: dict[str, Any] = {"status": status, "s": round(time.perf_counter() - t, 1)}
-    record = out.with_name(out.name + ".json")
-    if record.is_file():
-        r = json.loads(record.read_text())
-        result |= {
-            "stages": r["stages_run"],
-            "optimizing_s": r["seconds"],
-            "quality": r.get("quality"),
-        }
+    record = run_record(out)
+    if record:
+        result |= record_summary(record)
     print(f"preset quality: {result}", flush=True)
     return result
 

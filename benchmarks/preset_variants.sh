@@ -1,7 +1,7 @@
 # `--preset quality` on rainier + Starry Night with one thing changed per run, at
 # 1024 px, scored (--score) and timed; the pictures land in $OUT. Run on the lent
 # H100 from the repo root with the weights and images carried in .gpu/ (RESULTS.md,
-# "GPU", has how), 2026-11-28; docs/make_preset_sheet.py lays them side by side.
+# "GPU", has how), 2026-11-28; docs/make_sheets.py preset-quality-sliced lays them side by side.
 set -u
 mkdir -p /tmp/bwhome/weights ../shared && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.gpu/w.xz'),open('/tmp/bwhome/weights/vgg16-caffe-imagenet.safetensors','wb'))" && ln -sfn $PWD/.gpu/images ../shared/images
 export BRUSHWORK_HOME=/tmp/bwhome PYTHONPATH=$PWD/src

@@ -346,7 +346,7 @@ def cpu_iterations(width: int, height: int) -> int:
     fill = min(width, height) / max(width, height, 1)
     if fill <= REFERENCE_FILL:
         return CPU_ITERATIONS
-    return max(1, round(CPU_ITERATIONS * REFERENCE_FILL / fill))
+    return round(CPU_ITERATIONS * REFERENCE_FILL / fill)  # fill <= 1, so 20 at least
 
 
 #: Iterations per scale by device type when none are given (any other type: the CPU's,
