@@ -405,3 +405,62 @@ def test_lbfgs_holds_pixels_a_bound_stops(photo: Image.Image) -> None:
     got = g.clone()
     _hold_active_bounds(x, got, (lo, hi))
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_forget_pair_skips_only_the_pair_across_a_change(content: torch.Tensor) -> None:
+    """After forget_pair the next step stores no (s, y) pair, keeps the stored ones, and
+    the step after that stores again."""
+    from brushwork.optimize import LBFGS
+
+    target = torch.flip(content, dims=(-1,))
+    # An ill-conditioned quadratic (curvature 1..100 by pixel): L-BFGS needs many steps.
+    curvature = 1 + 99 * torch.rand(content.shape, generator=torch.Generator().manual_seed(0))
+    x = leaf(content)
+    opt = LBFGS(x, history=10, first_step="polyak")
+
+    def grad(scale: float) -> tuple[torch.Tensor, float]:
+        x.grad = None
+        loss = scale * (curvature * (x - target) ** 2).sum()
+        loss.backward()
+        assert x.grad is not None
+        return x.grad.detach().clone(), float(loss.detach())
+
+    for _ in range(3):
+        opt.step(*grad(1.0))
+    assert len(opt.dirs) == 2  # the first step makes no pair
+    kept = [d.clone() for d in opt.dirs]
+    opt.forget_pair()
+    opt.step(*grad(3.0))  # the objective changed before this gradient
+    assert len(opt.dirs) == 2 and all(
+        torch.equal(a, b) for a, b in zip(kept, opt.dirs, strict=True)
+    )
+    opt.step(*grad(3.0))
+    assert len(opt.dirs) == 3
+
+
+def test_retune_changes_the_objective_mid_run(content: torch.Tensor) -> None:
+    """A retune hook reweighs a convex objective after iteration 3; the run goes on to
+    the new objective's minimum (x ≈ the new target, to 1% of where it started)."""
+    a, b = torch.flip(content, dims=(-1,)), torch.flip(content, dims=(-2,))
+    weights = {"a": 1.0, "b": 0.0}
+
+    def f(x: torch.Tensor) -> LossParts:
+        c = weights["a"] * ((x - a) ** 2).mean() + weights["b"] * ((x - b) ** 2).mean()
+        zero = x.new_zeros(())
+        return LossParts(c, c, zero, zero)
+
+    calls: list[int] = []
+
+    def retune(k: int) -> bool:
+        calls.append(k)
+        if k == 3:
+            weights.update(a=0.0, b=3.0)  # the optimum moves from a to b
+            return True
+        return False
+
+    x = leaf(content)
+    start = float((content - b).pow(2).mean().sqrt())
+    out = optimize(x, f, Schedule("lbfgs", 25), retune=retune)
+    assert calls == list(range(1, 26)) and out.iterations == 25
+    left = float((x.detach() - b).pow(2).mean().sqrt())
+    assert left < 0.01 * start, (left, start)

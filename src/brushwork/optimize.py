@@ -152,6 +152,15 @@ class LBFGS:
         self.d: Tensor | None = None
         self.t = 1.0
         self.prev_grad: Tensor | None = None
+        self.skip_pair = False
+
+    def forget_pair(self) -> None:
+        """The objective changed: do not pair the gradients on either side of the change.
+
+        Their difference would mix two objectives' gradients, not measure curvature. The
+        stored pairs stay: the change is one term's weight, the curvature mostly holds.
+        """
+        self.skip_pair = True
 
     def _first_length(self, g: Tensor, loss: float | None) -> float:
         if self.first_step == "polyak" and loss is not None and 0 < loss < math.inf:
@@ -171,7 +180,9 @@ class LBFGS:
             y = g.sub(self.prev_grad)
             s = self.d.mul(self.t)
             ys = y.dot(s)
-            if ys > 1e-10:
+            if self.skip_pair:
+                self.skip_pair = False
+            elif ys > 1e-10:
                 if len(self.dirs) == self.history:
                     self.dirs.pop(0)
                     self.steps.pop(0)
@@ -206,8 +217,9 @@ def _make_step(
     objective: Callable[[Tensor], LossParts],
     project: Callable[[], None],
     bounds: tuple[Tensor, Tensor] | None,
-) -> Callable[[float], Values]:
-    """One optimizer iteration; returns the weighted losses at the image before the step."""
+) -> tuple[Callable[[float], Values], Callable[[], None]]:
+    """One optimizer iteration, which returns the weighted losses at the image before the
+    step, and what to call when the objective changes between iterations."""
     if schedule.optimizer == "lbfgs":
         # neural-style's L-BFGS: lr 1, no line search, one evaluation per iteration.
         # (A strong-Wolfe search stalls on bf16's noisy loss; stopping is left to tol.)
@@ -225,7 +237,7 @@ def _make_step(
             project()
             return values
 
-        return lbfgs_step
+        return lbfgs_step, lbfgs.forget_pair
 
     adam = torch.optim.Adam([x], lr=schedule.lr)
 
@@ -241,7 +253,7 @@ def _make_step(
             project()
         return values
 
-    return adam_step
+    return adam_step, lambda: None  # Adam's moments adapt on their own
 
 
 def optimize(
@@ -252,6 +264,7 @@ def optimize(
     bounds: tuple[Tensor, Tensor] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_step: Callable[[Step], None] | None = None,
+    retune: Callable[[int], bool] | None = None,
 ) -> Outcome:
     """Minimize ``objective(x)`` over the leaf tensor ``x``, in place.
 
@@ -262,6 +275,9 @@ def optimize(
         should_stop: polled before every iteration; True ends the stage as
             "cancelled".
         on_step: called after every iteration with its :class:`Step`.
+        retune: called after every iteration with its number (1-based); returns True
+            when it changed the objective (a loss weight), so that the optimizer does
+            not take the change for curvature.
 
     If a step makes the loss or the image non-finite, x is restored to the last
     image whose loss was finite and the outcome says "nonfinite".
@@ -272,7 +288,7 @@ def optimize(
             with torch.no_grad():
                 torch.maximum(torch.minimum(x, bounds[1], out=x), bounds[0], out=x)
 
-    step = _make_step(schedule, x, objective, project, bounds)
+    step, changed = _make_step(schedule, x, objective, project, bounds)
     convergence = _Convergence(schedule.tol, schedule.tol_window)
     for k in range(schedule.iterations):
         if should_stop is not None and should_stop():
@@ -287,6 +303,8 @@ def optimize(
         converged = convergence.update(values[0])
         if on_step is not None:
             on_step(Step(k + 1, *values, lr=lr, converged=converged))
+        if retune is not None and retune(k + 1):
+            changed()
         if converged:
             return Outcome(k + 1, None, True)
     return Outcome(schedule.iterations, None, False)
