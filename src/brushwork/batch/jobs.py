@@ -35,6 +35,9 @@ OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 MANIFEST_KEYS = ("content", "style", "preset")
 
 Pairing = Literal["all", "zip"]
+#: StyleConfig fields that a run resolves for its device when they are unset
+#: (StyleConfig.for_device); the run record stores the resolved value.
+DEVICE_RESOLVED = ("iterations", "content_budget")
 
 
 @dataclass(frozen=True)
@@ -372,4 +375,13 @@ def is_done(job: JobSpec, outdir: Path) -> bool:
         got = inputs[what]
         if not isinstance(got, dict) or got.get("sha256") != info["sha256"]:
             return False
-    return bool(record.get("config") == canonical_config(job.config))
+    got = record.get("config")
+    if not isinstance(got, dict):
+        return False
+    want = canonical_config(job.config)
+    # A field the job leaves unset is resolved for the device by the run
+    # (StyleConfig.for_device) and recorded resolved: any recorded value matches it.
+    for name in DEVICE_RESOLVED:
+        if want.get(name) is None and name in got:
+            want[name] = got[name]
+    return bool(got == want)
