@@ -188,8 +188,9 @@ def test_strength_sweep_manifest_loads_the_network_once(
         )
     )
     # Started from the photo itself, the pixel distance from it is what the style painted
-    # (the default start is already recoloured to the painting's palette).
-    overrides = {"size": 64, "iterations": 6, "init": "content"}
+    # (the default start is already recoloured to the painting's palette). No content
+    # budget: it would correct both runs toward one content distance (brushwork.budget).
+    overrides = {"size": 64, "iterations": 6, "init": "content", "content_budget": 0}
     jobs = build_jobs(read_manifest(manifest), preset=None, overrides=overrides, fmt="png")
     executor = LocalExecutor()
     events: list[object] = []

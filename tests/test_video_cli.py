@@ -161,6 +161,7 @@ def _tiny_config() -> StyleConfig:
         ("memory", ("memory", "largest size that fits")),
         ("same", ("is the input", "refusing")),
         ("ext", ("unsupported extension",)),
+        ("budget", ("--content-budget", "one balance for all its frames")),
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, tmp_path, clip, style, case, needles) -> None:
@@ -188,6 +189,8 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, clip, style, case, needles)
         out = clip
     elif case == "ext":
         out = tmp_path / "o.gif"
+    elif case == "budget":
+        extra = ["--content-budget", "0.8"]
     before = src.read_bytes()
     code, err = run(capsys, "video", src, style, "-o", out, *TINY, *extra)
     assert code == 2

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
+from brushwork.budget import AUTO_CONTENT_BUDGET, CPU_CONTENT_BUDGET
 from brushwork.errors import ConfigError
 from brushwork.options import Option, describe, option
 
@@ -148,6 +149,16 @@ class StyleConfig:
         low_open=True,
         high=1000,
     )
+    content_budget: float | None = option(
+        None,
+        "auto balance: how far the result's structure may move from the photo (the "
+        "quality metric's content distance); the style weight is corrected for the pair "
+        "to end there, times --strength's share. 0 = off",
+        low=0,
+        high=10,
+        default_text="0.82 on the CPU, off on a CUDA GPU",
+        studio=False,
+    )
     content_weight: float | None = option(
         None, "content loss weight", low=0, default_text=_WEIGHT_DEFAULT
     )
@@ -253,13 +264,18 @@ class StyleConfig:
     def for_device(self, device_type: str, canvas: tuple[int, int] | None = None) -> StyleConfig:
         """This config with ``iterations`` left at None set for ``device_type``
         ("cpu", "cuda", "mps"; :data:`AUTO_ITERATIONS`) and the output's
-        ``canvas`` (width, height; :func:`cpu_iterations`)."""
-        if self.iterations is not None:
-            return self
-        its = AUTO_ITERATIONS.get(device_type)
-        if its is None:
-            its = CPU_ITERATIONS if canvas is None else cpu_iterations(*canvas)
-        return dataclasses.replace(self, iterations=its)
+        ``canvas`` (width, height; :func:`cpu_iterations`), and ``content_budget``
+        left at None set for the device (:data:`~brushwork.budget.AUTO_CONTENT_BUDGET`)."""
+        cfg = self
+        if cfg.iterations is None:
+            its = AUTO_ITERATIONS.get(device_type)
+            if its is None:
+                its = CPU_ITERATIONS if canvas is None else cpu_iterations(*canvas)
+            cfg = dataclasses.replace(cfg, iterations=its)
+        if cfg.content_budget is None:
+            budget = AUTO_CONTENT_BUDGET.get(device_type, CPU_CONTENT_BUDGET)
+            cfg = dataclasses.replace(cfg, content_budget=budget)
+        return cfg
 
     def resolved_stages(self) -> tuple[Stage, ...]:
         """The stages to run: explicit ones, else the pyramid from min_size to size.
@@ -424,6 +440,7 @@ class StyleOptions(TypedDict, total=False):
     lr_decay: float
     balance: Balance
     strength: float
+    content_budget: float | None
     content_weight: float | None
     style_weight: float | None
     tv_weight: float | None

@@ -26,8 +26,9 @@ from torch import Tensor
 from brushwork import __version__
 from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone, get_spec
 from brushwork.balance import LossWeights, resolve_loss_weights
+from brushwork.budget import BUDGET_LAYER, content_distance, correction, switch_iteration
 from brushwork.color import ColorMode, color_mode, match_mean_cov, pooled_mean_cov
-from brushwork.config import StyleConfig, StyleOptions
+from brushwork.config import FULL_ITERATIONS_SIZE, StyleConfig, StyleOptions
 from brushwork.devices import (
     release_free_memory,
     resolve_device,
@@ -200,6 +201,8 @@ def stylize(
     base_prev: Tensor | None = None  # the last scale's photo-made start (PHOTO_STARTS)
     content_rgb: Tensor | None = None
     ran: list[dict[str, int]] = []
+    budget: dict[str, float] = {}  # the content budget's correction, when it ran
+    budget_stage = _budget_stage(plan)
     for si, st in enumerate(plan.stages):
         h, w = st.height, st.width
         content_rgb = rgb_tensor(resize(content_img, h, w), device)
@@ -245,6 +248,22 @@ def stylize(
             tol=cfg.tol,
             tol_window=cfg.tol_window,
         )
+        retune = None
+        if (
+            si == budget_stage
+            and isinstance(objective, Objective)
+            and _budget_applies(cfg, content is not None, start is not None, net)
+        ):
+            assert cfg.content_budget is not None
+            retune = _budget_retune(
+                objective,
+                x,
+                normalize(content_rgb),
+                cfg.content_budget,
+                cfg.strength,
+                st.iterations,
+                budget,
+            )
         outcome = optimize(
             x,
             objective if extra_loss is None else _with_extra(objective, extra_loss),
@@ -257,7 +276,9 @@ def stylize(
                 content_rgb,
                 objective.tiles(h, w) if isinstance(objective, TiledObjective) else 1,
             ),
+            retune=retune,
         )
+        loss_weights = objective.loss_weights  # the budget may have corrected the style's
         report.stage_done(st.iterations, outcome.iterations)
         ran.append({"height": h, "width": w, "iterations": outcome.iterations, "tile": st.tile})
         if outcome.stopped:
@@ -276,9 +297,76 @@ def stylize(
         device,
         report.elapsed(),
         stopped,
+        budget or None,
     )
     report.finish(x, image, stopped, cfg.lr)
     return image
+
+
+def _budget_stage(plan: RunPlan) -> int | None:
+    """The stage whose style weight the content budget corrects: the last one of at most
+    FULL_ITERATIONS_SIZE px. Larger print scales refine what it painted with few
+    iterations each, and keep its corrected weights. None when every stage is larger."""
+    small = [
+        i for i, st in enumerate(plan.stages) if max(st.height, st.width) <= FULL_ITERATIONS_SIZE
+    ]
+    return small[-1] if small else None
+
+
+def _budget_applies(cfg: StyleConfig, has_content: bool, has_start: bool, net: VGGFeatures) -> bool:
+    """Whether the content budget corrects this run's last stage.
+
+    Only the auto balance's own weights are corrected: weights the user set win, and
+    a given start (a video frame after the first) keeps the balance it was given. The
+    budget's constants were measured with the Gram loss under L-BFGS; other style
+    losses and Adam keep their resolved weights.
+    """
+    return bool(
+        cfg.content_budget
+        and has_content
+        and not has_start
+        and cfg.balance == "auto"
+        and cfg.style_loss == "gram"
+        and cfg.optimizer == "lbfgs"
+        and cfg.content_weight is None
+        and cfg.style_weight is None
+        and BUDGET_LAYER in net.names
+    )
+
+
+def _budget_retune(
+    objective: Objective,
+    x: Tensor,
+    content: Tensor,
+    limit: float,
+    strength: float,
+    iterations: int,
+    log: dict[str, float],
+) -> Callable[[int], bool] | None:
+    """The last stage's retune hook (:func:`~brushwork.optimize.optimize`): at the switch
+    iteration, measure the content distance of ``x`` from ``content`` (normalized,
+    (1, 3, h, w)) and correct the style weight (:mod:`brushwork.budget`); ``log`` gets
+    what was measured. None when the stage is too short to have iterations after it."""
+    at = switch_iteration(iterations)
+    if at >= iterations:
+        return None
+    with torch.no_grad():
+        target = objective.features(content, (BUDGET_LAYER,))[BUDGET_LAYER]
+
+    def retune(k: int) -> bool:
+        if k != at:
+            return False
+        with torch.no_grad():
+            now = objective.features(x.detach(), (BUDGET_LAYER,))[BUDGET_LAYER]
+        measured = content_distance(now, target)
+        factor = correction(measured, limit, iterations - at, strength)
+        w = objective.loss_weights
+        objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
+        log.update(budget=limit, at_iteration=at, measured=round(measured, 4))
+        log.update(correction=round(factor, 4))
+        return True
+
+    return retune
 
 
 def _with_extra(
@@ -529,10 +617,12 @@ def run_record(
     device: torch.device,
     seconds: float,
     stopped: str | None,
+    budget: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce a result, as JSON-ready data.
 
-    ``config`` is what was asked; ``resolved`` and ``stages_run`` are what ran.
+    ``config`` is what was asked; ``resolved`` and ``stages_run`` are what ran
+    (``resolved`` holds the weights the last stage ended with).
     """
     return {
         "brushwork": __version__,
@@ -544,6 +634,9 @@ def run_record(
             "precision": str(dtype).removeprefix("torch."),
             "device": device.type,
             "estimated_peak_bytes": plan.estimated_bytes,
+            # The content budget's correction of the style weight (brushwork.budget):
+            # style_weight above is after it. None when it did not run.
+            "content_budget": budget,
         },
         "stages_run": ran,
         "weights_sha256": fingerprint,

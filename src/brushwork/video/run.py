@@ -166,9 +166,16 @@ def plan_video(
             "or end it with '/' for a directory of PNG frames)"
         )
     check_config(config, n_styles=len(style_list))
+    if config.content_budget:
+        raise ConfigError(
+            "--content-budget corrects the balance for each image; a video keeps one "
+            "balance for all its frames (set --strength instead)"
+        )
     device = resolve_device(config.device)
     styles = tuple(load_image(s, "style") for s in style_list)
     info = probe_video(src, start=start, duration=duration, fps=fps)
+    # Off, not the device's default: a budget would correct the first frame alone.
+    config = dataclasses.replace(config, content_budget=0.0)
     config = config.for_device(device.type, (info.width, info.height))
     last = config.resolved_stages()[-1]
     h, w = fit_long_side(info.width, info.height, last.size)

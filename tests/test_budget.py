@@ -1,0 +1,156 @@
+"""The content budget: its formulas against direct arithmetic, and real runs that the
+correction moves toward the budget (the real VGG-16, the d2l book's images)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from brushwork import Progress, stylize
+from brushwork.budget import (
+    CPU_CONTENT_BUDGET,
+    ELASTICITY,
+    MAX_CORRECTION,
+    MIN_CORRECTION,
+    content_distance,
+    correction,
+    expected_fall,
+    switch_iteration,
+    target_distance,
+)
+from brushwork.config import StyleConfig
+from brushwork.images import load_image
+from brushwork.quality import QualityMeter
+
+# --- formulas ------------------------------------------------------------------------
+
+
+def test_content_distance_is_the_relative_frobenius_norm() -> None:
+    rng = np.random.default_rng(0)
+    f, t = rng.normal(size=(1, 8, 5, 7)), rng.normal(size=(1, 8, 5, 7))
+    direct = np.sqrt(((f - t) ** 2).sum()) / np.sqrt((t**2).sum())
+    got = content_distance(torch.tensor(f, dtype=torch.bfloat16), torch.tensor(t))
+    assert got == pytest.approx(direct, rel=1e-2)  # bf16 features, as the engine has them
+    assert content_distance(torch.tensor(t), torch.tensor(t)) == 0.0
+
+
+def test_switch_comes_after_two_fifths_of_the_stage() -> None:
+    assert [switch_iteration(n) for n in (30, 20, 27, 300, 1)] == [12, 8, 11, 120, 1]
+
+
+def test_expected_fall_matches_the_fitted_curve() -> None:
+    # 0.16 (1 - 0.95^n): the 18 iterations after a switch at 12 of 30, and 12 after 8 of 20.
+    assert expected_fall(18) == pytest.approx(0.16 * (1 - 0.95**18)) == pytest.approx(0.0965, 1e-3)
+    assert expected_fall(12) == pytest.approx(0.0736, abs=1e-4)
+    assert expected_fall(0) == 0.0 and expected_fall(10**6) == pytest.approx(0.16)
+
+
+def test_correction_moves_the_predicted_end_onto_the_target() -> None:
+    # Predicted end 0.979 - 0.0965 = 0.8825, 0.0625 over the budget: exp(-0.0625/0.09).
+    got = correction(0.979, 0.82, 18)
+    assert got == pytest.approx(math.exp((0.82 - (0.979 - expected_fall(18))) / 0.09))
+    assert got == pytest.approx(0.4994, abs=1e-3)
+    # On budget: no change. Far off: clamped to a third and to three times.
+    on = 0.82 + expected_fall(18)
+    assert correction(on, 0.82, 18) == pytest.approx(1.0)
+    assert correction(2.0, 0.82, 18) == MIN_CORRECTION == pytest.approx(1 / 3)
+    assert correction(0.1, 0.82, 18) == MAX_CORRECTION == 3.0
+
+
+def test_strength_moves_the_target_by_the_elasticity() -> None:
+    """×k on the strength aims ELASTICITY·ln(k) further from the photo, so the factor
+    for a pair is the same at every strength: k times the strength-1 factor."""
+    assert target_distance(0.82, 1.0) == 0.82
+    assert target_distance(0.82, 2.0) == pytest.approx(0.82 + ELASTICITY * math.log(2))
+    base = correction(0.95, 0.82, 18)
+    assert correction(0.95, 0.82, 18, strength=1.5) == pytest.approx(1.5 * base)
+    targets = [target_distance(0.82, s) for s in (0.1, 0.3, 1, 3, 10)]
+    assert targets == sorted(targets)
+
+
+def test_budget_is_the_cpus_default_and_off_on_cuda() -> None:
+    assert StyleConfig().content_budget is None
+    assert StyleConfig().for_device("cpu").content_budget == CPU_CONTENT_BUDGET == 0.82
+    assert StyleConfig().for_device("cuda").content_budget == 0.0
+    assert StyleConfig(content_budget=0.7).for_device("cuda").content_budget == 0.7
+
+
+# --- real runs -----------------------------------------------------------------------
+
+RUN = dict(size=128, iterations=20, scales=1)
+
+
+def test_the_run_measures_the_metrics_distance_and_corrects_by_it(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    content, style = load_image(rainier), load_image(autumn_oak)
+    records: list[Progress] = []
+    img = stylize(content, style, callback=records.append, preview_every=1, **RUN)
+    resolved = img.info["brushwork"]["resolved"]
+    b = resolved["content_budget"]
+    assert b["budget"] == 0.82 and b["at_iteration"] == switch_iteration(20) == 8
+    # What the engine measured (bf16 features of the float image) is the quality
+    # metric's content distance (fp32, the 8-bit image) of the image it measured.
+    at_switch = next(r.image for r in records if r.iteration == 8 and r.image is not None)
+    metric = QualityMeter().score(at_switch, content, style).content_distance
+    assert b["measured"] == pytest.approx(metric, abs=0.01)
+    # The correction is the formula's, and the recorded style weight is after it
+    # (auto balance: style weight 1 x strength 1 before it).
+    assert b["correction"] == pytest.approx(correction(b["measured"], 0.82, 12), rel=1e-3)
+    assert resolved["style_weight"] == pytest.approx(b["correction"], rel=1e-3)
+
+
+def test_a_tighter_budget_keeps_more_of_the_photo(rainier: Path, autumn_oak: Path) -> None:
+    content, style = load_image(rainier), load_image(autumn_oak)
+    meter = QualityMeter()
+
+    def moved(**kw: float) -> float:
+        img = stylize(content, style, **RUN, **kw)  # type: ignore[arg-type]
+        return meter.score(img, content, style).content_distance
+
+    off, tight, loose = moved(content_budget=0), moved(content_budget=0.5), moved(content_budget=1)
+    # Measured 0.879 (off), 0.757 (0.5: the style weight cut to a third), 0.985 (1.0: x3).
+    assert tight < off - 0.06 and loose > off + 0.05, (tight, off, loose)
+
+
+def test_users_weights_and_a_given_start_are_not_corrected(
+    rainier: Path, autumn_oak: Path, tmp_path: Path
+) -> None:
+    kw = dict(size=48, iterations=6, scales=1)
+    assert stylize(rainier, autumn_oak, **kw).info["brushwork"]["resolved"]["content_budget"]
+    others = ({"style_loss": "sliced"}, {"optimizer": "adam"}, {"tile": 32})
+    for extra in ({"style_weight": 2.0}, {"content_weight": 2.0}, {"balance": "book"}, *others):
+        record = stylize(rainier, autumn_oak, **kw, **extra).info["brushwork"]  # type: ignore[arg-type]
+        assert record["resolved"]["content_budget"] is None, extra
+    assert stylize(rainier, autumn_oak, **kw, style_weight=2.0).info["brushwork"]["resolved"][
+        "style_weight"
+    ] == pytest.approx(2.0)
+    # A start image (video's later frames) keeps the balance it was given.
+    Image.open(rainier).convert("RGB").resize((48, 32)).save(tmp_path / "start.png")
+    record = stylize(rainier, autumn_oak, **kw, start=tmp_path / "start.png").info["brushwork"]
+    assert record["resolved"]["content_budget"] is None
+    assert record["resolved"]["style_weight"] == pytest.approx(1.0)
+
+
+def test_prints_correct_the_last_full_scale_and_carry_it_up() -> None:
+    """A print climbs 256, 512, 1024, 2048: the budget corrects at 1024 (the last scale
+    that runs full iterations) and 2048 keeps the weights it ends with."""
+    from brushwork.config import FULL_ITERATIONS_SIZE
+    from brushwork.engine import _budget_stage
+    from brushwork.plan import plan_run
+
+    cfg = StyleConfig(size=2048).for_device("cpu", (2048, 1365))
+    plan = plan_run(cfg, content_size=(2048, 1365), device=torch.device("cpu"), dtype=torch.float32)
+    sides = [max(st.height, st.width) for st in plan.stages]
+    assert sides == [256, 512, 1024, 2048] and FULL_ITERATIONS_SIZE == 1024
+    assert _budget_stage(plan) == 2
+    one = StyleConfig(size=2048, scales=1).for_device("cpu", (2048, 1365))
+    single = plan_run(
+        one, content_size=(2048, 1365), device=torch.device("cpu"), dtype=torch.float32
+    )
+    assert _budget_stage(single) is None
