@@ -82,6 +82,8 @@ def run_pair(
         img = stylize(c, s, size=size, **parse_variant(variant))
         seconds = time.perf_counter() - t
         q = meter.score(img, c, s)
+        budget = img.info["brushwork"]["resolved"].get("content_budget")  # brushwork.budget
+        correction = None if budget is None else budget["correction"]
         rows.append(
             {
                 "content": content,
@@ -91,13 +93,14 @@ def run_pair(
                 "content_distance": round(q.content_distance, 4),
                 "meancov_gap": round(q.meancov_gap_closed, 4),
                 "seconds": round(seconds, 1),
+                "budget_correction": correction,
                 "image": img,
             }
         )
         print(
             f"{content:9} {style:12} {variant:24} gap {q.gap_closed:.3f} "
             f"content {q.content_distance:.3f} meancov gap {q.meancov_gap_closed:.3f} "
-            f"{seconds:.1f} s",
+            f"{seconds:.1f} s" + ("" if correction is None else f" budget x{correction:.2f}"),
             flush=True,
         )
     return rows
