@@ -314,7 +314,7 @@ def _budget_stage(plan: RunPlan) -> int | None:
 
 
 def _budget_applies(cfg: StyleConfig, has_content: bool, has_start: bool, net: VGGFeatures) -> bool:
-    """Whether the content budget corrects this run's last stage.
+    """Whether the content budget corrects this run (at :func:`_budget_stage`).
 
     Only the auto balance's own weights are corrected: weights the user set win, and
     a given start (a video frame after the first) keeps the balance it was given. The
@@ -343,7 +343,7 @@ def _budget_retune(
     iterations: int,
     log: dict[str, float],
 ) -> Callable[[int], bool] | None:
-    """The last stage's retune hook (:func:`~brushwork.optimize.optimize`): at the switch
+    """The budget stage's retune hook (:func:`~brushwork.optimize.optimize`): at the switch
     iteration, measure the content distance of ``x`` from ``content`` (normalized,
     (1, 3, h, w)) and correct the style weight (:mod:`brushwork.budget`); ``log`` gets
     what was measured. None when the stage is too short to have iterations after it."""
@@ -622,7 +622,7 @@ def run_record(
     """Everything needed to reproduce a result, as JSON-ready data.
 
     ``config`` is what was asked; ``resolved`` and ``stages_run`` are what ran
-    (``resolved`` holds the weights the last stage ended with).
+    (``resolved`` holds the weights the run ended with, after any budget correction).
     """
     return {
         "brushwork": __version__,
