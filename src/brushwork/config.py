@@ -51,6 +51,11 @@ class Stage:
     lr_decay_every: int
 
 
+#: The StyleConfig fields that :meth:`StyleConfig.for_device` resolves when they are
+#: unset; a run record stores them resolved (batch reruns match on that).
+DEVICE_RESOLVED = ("iterations", "content_budget")
+
+
 @dataclass(frozen=True)
 class StyleConfig:
     """Every knob of a style transfer run, with its default.

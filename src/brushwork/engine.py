@@ -362,8 +362,9 @@ def _budget_retune(
         factor = correction(measured, limit, iterations - at, strength)
         w = objective.loss_weights
         objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
-        log.update(budget=limit, at_iteration=at, measured=round(measured, 4))
-        log.update(correction=round(factor, 4))
+        log.update(
+            budget=limit, at_iteration=at, measured=round(measured, 4), correction=round(factor, 4)
+        )
         return True
 
     return retune

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from brushwork.config import OPTIONS, StyleConfig, make_config
+from brushwork.config import DEVICE_RESOLVED, OPTIONS, StyleConfig, make_config
 from brushwork.errors import ConfigError, ImageError
 from brushwork.options import Option, for_surface
 
@@ -35,9 +35,6 @@ OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 MANIFEST_KEYS = ("content", "style", "preset")
 
 Pairing = Literal["all", "zip"]
-#: StyleConfig fields that a run resolves for its device when they are unset
-#: (StyleConfig.for_device); the run record stores the resolved value.
-DEVICE_RESOLVED = ("iterations", "content_budget")
 
 
 @dataclass(frozen=True)
