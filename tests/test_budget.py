@@ -13,10 +13,14 @@ from PIL import Image
 
 from brushwork import Progress, stylize
 from brushwork.budget import (
+    COARSE_ELASTICITY,
+    COARSE_OFFSET,
+    COARSE_SLOPE,
     CPU_CONTENT_BUDGET,
     ELASTICITY,
     MAX_CORRECTION,
     MIN_CORRECTION,
+    coarse_correction,
     content_distance,
     correction,
     expected_fall,
@@ -62,6 +66,33 @@ def test_correction_moves_the_predicted_end_onto_the_target() -> None:
     assert correction(0.1, 0.82, 18) == MAX_CORRECTION == 3.0
 
 
+def test_the_last_scales_correction_keeps_the_whole_inside_the_range() -> None:
+    """After a coarse factor f1 the last scale's factor f2 is clamped so that f1·f2 stays
+    in [MIN_CORRECTION, MAX_CORRECTION]; unclamped, it is the same formula as before."""
+    assert correction(0.979, 0.82, 18, earlier=0.8) == pytest.approx(correction(0.979, 0.82, 18))
+    assert correction(2.0, 0.82, 18, earlier=0.5) == pytest.approx((1 / 3) / 0.5)
+    assert correction(0.1, 0.82, 18, earlier=2.0) == pytest.approx(3.0 / 2.0)
+    assert correction(0.1, 0.82, 18, earlier=1 / 3) == pytest.approx(9.0)
+
+
+def test_coarse_correction_is_the_linear_prediction_and_the_whole_run_elasticity() -> None:
+    # Look-ahead 1.3194 (rocket + autumn oak, measured): predicted 0.563·1.3194 + 0.234 =
+    # 0.977, 0.157 over the budget: exp(-0.157/0.11) = 0.24, clamped to a third.
+    predicted = COARSE_SLOPE * 1.3194 + COARSE_OFFSET
+    assert predicted == pytest.approx(0.9768, abs=1e-3)
+    assert coarse_correction(1.3194, 0.82) == MIN_CORRECTION
+    # Look-ahead 1.1794 (rainier + autumn oak): 0.8980 predicted, factor 0.492.
+    direct = math.exp((0.82 - (0.563 * 1.1794 + 0.234)) / 0.11)
+    assert coarse_correction(1.1794, 0.82) == pytest.approx(direct) == pytest.approx(0.492, 1e-2)
+    # On budget, no change; strength k moves the factor by k, as at the last scale.
+    on = (0.82 - COARSE_OFFSET) / COARSE_SLOPE
+    assert coarse_correction(on, 0.82) == pytest.approx(1.0)
+    assert coarse_correction(on, 0.82, strength=1.5) == pytest.approx(
+        math.exp(ELASTICITY * math.log(1.5) / COARSE_ELASTICITY)
+    )
+    assert coarse_correction(0.0, 0.82) == MAX_CORRECTION
+
+
 def test_strength_moves_the_target_by_the_elasticity() -> None:
     """×k on the strength aims ELASTICITY·ln(k) further from the photo, so the factor
     for a pair is the same at every strength: k times the strength-1 factor."""
@@ -103,6 +134,78 @@ def test_the_run_measures_the_metrics_distance_and_corrects_by_it(
     # (auto balance: style weight 1 x strength 1 before it).
     assert b["correction"] == pytest.approx(correction(b["measured"], 0.82, 12), rel=1e-3)
     assert resolved["style_weight"] == pytest.approx(b["correction"], rel=1e-3)
+
+
+PYRAMID = dict(size=128, min_size=64, scales=2, iterations=10)
+
+
+def test_the_coarse_scale_looks_ahead_to_the_last_scale_and_corrects_by_it(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    """On a pyramid the budget acts twice: at the coarse scale's switch it carries the
+    image to the last scale's size as that scale would start (result plus the photo's
+    detail band), measures the metric's content distance there, and corrects; the last
+    scale then corrects what is left. The record holds both, and the weight is their
+    product."""
+    from brushwork.color import color_mode
+    from brushwork.engine import next_start, recolor_to_styles
+    from brushwork.pixels import normalize, resize, rgb01, rgb_image, rgb_tensor, to_tensor
+    from brushwork.sources import config_style_inputs
+
+    content, style = load_image(rainier), load_image(autumn_oak)
+    records: list[Progress] = []
+    img = stylize(content, style, callback=records.append, preview_every=1, **PYRAMID)
+    record = img.info["brushwork"]
+    b, resolved = record["resolved"]["content_budget"], record["resolved"]
+    sizes = [(r["height"], r["width"]) for r in record["stages_run"]]
+    assert sizes == [(43, 64), (85, 128)]
+    assert b["coarse_at_iteration"] == switch_iteration(10) == 4
+    assert b["coarse_correction"] == pytest.approx(
+        coarse_correction(b["coarse_measured"], 0.82), rel=1e-3
+    )
+    # The whole correction is the product, and stays in the range.
+    total = b["coarse_correction"] * b["correction"]
+    assert resolved["style_weight"] == pytest.approx(total, rel=1e-3)
+    assert MIN_CORRECTION * 0.999 <= total <= MAX_CORRECTION * 1.001  # factors kept to 4 places
+    # The look-ahead, rebuilt from the image at the coarse switch and scored by the fp32
+    # metric at the last scale's size, is what the engine measured.
+    at = next(r.image for r in records if r.stage == 0 and r.stage_iteration == 4)
+    assert at is not None
+    cfg = StyleConfig(**PYRAMID)  # type: ignore[arg-type]
+    inputs = config_style_inputs(cfg, style, content_size=content.size)
+    cpu, none = torch.device("cpu"), color_mode("none")
+
+    def base(h: int, w: int) -> torch.Tensor:
+        rgb = rgb_tensor(resize(content, h, w), cpu)
+        return normalize(recolor_to_styles(rgb, inputs.sources(h, w, rgb, none, cpu)))
+
+    ahead = next_start(to_tensor(at, cpu), base_prev=base(43, 64), base=base(85, 128))
+    ahead_img = rgb_image(rgb01(ahead))
+    metric = QualityMeter().score(ahead_img, content, style).content_distance
+    assert b["coarse_measured"] == pytest.approx(metric, abs=0.01)
+
+
+def test_a_tighter_budget_keeps_more_of_the_photo_on_a_pyramid(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    content, style = load_image(rainier), load_image(autumn_oak)
+    meter = QualityMeter()
+
+    def run(**kw: float) -> tuple[float, dict[str, float] | None]:
+        img = stylize(content, style, **PYRAMID, **kw)  # type: ignore[arg-type]
+        budget = img.info["brushwork"]["resolved"]["content_budget"]
+        return meter.score(img, content, style).content_distance, budget
+
+    (off, _), (tight, tb), (loose, lb) = (
+        run(content_budget=0),
+        run(content_budget=0.5),
+        run(content_budget=1.2),
+    )
+    assert tb is not None and lb is not None
+    # A budget far under the pair's path cuts the style at the coarse scale already, and a
+    # budget far over it raises it there.
+    assert tb["coarse_correction"] < 0.5 and lb["coarse_correction"] > 2.0, (tb, lb)
+    assert tight < off - 0.06 and loose > off + 0.05, (tight, off, loose)
 
 
 def test_a_tighter_budget_keeps_more_of_the_photo(rainier: Path, autumn_oak: Path) -> None:

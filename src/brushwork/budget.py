@@ -8,15 +8,27 @@ benchmarks/RESULTS.md). The budget fixes the *content distance* instead, the
 quality metric's ‖relu4_2(x) − relu4_2(photo)‖ / ‖relu4_2(photo)‖
 (:mod:`brushwork.quality`), and lets the style weight follow the pair.
 
-How: the last stage of at most 1024 px (the last one, below print sizes; larger
-print scales keep the weights it ends with) runs :func:`switch_iteration` iterations
-at the resolved weights, measures the content distance c, predicts where it will end
-(c − :func:`expected_fall`, since it keeps falling while the style holds,
-README "Quality"), and multiplies the style weight by :func:`correction`, the
-factor that moves the predicted end onto the budget at the measured elasticity
-of the content distance in the log of the style weight. One correction, not a
-feedback loop: every change costs L-BFGS one curvature pair, and the stage's gap is
-mostly made by its first half (within 0.01 of its end by iteration 15 of 30).
+How: twice, each time with one multiplication of the style weight.
+
+1. **At the coarse scale** (the first of a pyramid whose budget stage comes later), after
+   :func:`switch_iteration` of its iterations: the run carries the image to the budget
+   stage's size as that stage would start from it, measures the content distance
+   there, predicts where the budget stage would end at these weights (a line fitted
+   over the 20 quality pairs, :data:`COARSE_SLOPE`, :data:`COARSE_OFFSET`) and corrects
+   by :func:`coarse_correction`. Why so early: the same weight cut late buys less
+   style per unit of content than from the start (rocket + autumn oak, RESULTS.md).
+2. **At the budget stage**, the last of at most 1024 px (the last one, below print
+   sizes; larger print scales keep the weights it ends with), after
+   :func:`switch_iteration` of its iterations: it measures the content distance c,
+   predicts where it will end (c − :func:`expected_fall`, since it keeps falling while
+   the style holds, README "Quality"), and multiplies the style weight by
+   :func:`correction`, the factor that moves the predicted end onto the budget at the
+   measured elasticity of the content distance in the log of the style weight. This
+   mends what the coarse prediction missed (its residual over the 20 pairs: 0.040).
+
+The two factors together stay within ⅓..3. Not a feedback loop: every change costs
+L-BFGS one curvature pair, and the stage's gap is mostly made by its first half
+(within 0.01 of its end by iteration 15 of 30).
 
 The constants were measured on the CPU's 30 iterations per scale (2026-12-02);
 with more iterations the content keeps falling past the prediction, so the result
@@ -86,12 +98,51 @@ def target_distance(budget: float, strength: float) -> float:
     return budget + ELASTICITY * math.log(strength)
 
 
-def correction(measured: float, budget: float, remaining: int, strength: float = 1.0) -> float:
+def correction(
+    measured: float, budget: float, remaining: int, strength: float = 1.0, earlier: float = 1.0
+) -> float:
     """The style-weight factor that moves the predicted final distance onto the target.
 
-    factor = clamp(exp((target_distance(budget, strength) − (measured −
-    expected_fall(remaining))) / ELASTICITY)), clamped to [MIN_CORRECTION, MAX_CORRECTION].
+    factor = exp((target_distance(budget, strength) − (measured −
+    expected_fall(remaining))) / ELASTICITY), clamped so that it times ``earlier`` (the
+    coarse scale's factor, :func:`coarse_correction`) stays in [MIN_CORRECTION,
+    MAX_CORRECTION].
     """
     predicted = measured - expected_fall(remaining)
     factor = math.exp((target_distance(budget, strength) - predicted) / ELASTICITY)
+    return min(MAX_CORRECTION / earlier, max(MIN_CORRECTION / earlier, factor))
+
+
+#: The coarse scale's look ahead. At the coarse scale's switch iteration the run takes
+#: the image it has, carries it to the budget stage's size as that stage would start
+#: from it (the photo's detail band added, engine.next_start), and measures the content
+#: distance there. Why there and not at the coarse size: relu4_2 at 256 px misses what a
+#: photo's fine detail does at 512 px (chelsea's fur distance rises by up to 0.10 from
+#: the coarse scale to the fine one, rocket's falls by up to 0.16; benchmarks/
+#: budget_coarse.py). COARSE_SLOPE and COARSE_OFFSET map that look-ahead distance to
+#: where the budget stage would end at the same weights: a least-squares line over the
+#: 20 quality pairs (look-aheads 0.74-1.56 measured 2026-12-02 with
+#: ``benchmarks/budget_coarse.py --lookahead``; ends from the 2026-11-28 run without the
+#: budget, RESULTS.md). Residual sd 0.040, 0.044 leaving each pair out in turn; the
+#: coarse distance itself foretold the end with sd 0.064.
+COARSE_SLOPE = 0.563
+COARSE_OFFSET = 0.234
+#: d(final content distance) / d(ln style weight) for a change at the coarse scale's
+#: switch: nearly the whole run's, whose strength curves give 0.076-0.139, mean 0.111,
+#: over the 20 quality pairs (RESULTS.md, 2026-11-28 strengths 0.3 and 3).
+COARSE_ELASTICITY = 0.11
+
+
+def coarse_correction(lookahead: float, budget: float, strength: float = 1.0) -> float:
+    """The style-weight factor applied at the coarse scale's switch.
+
+    predicted = COARSE_SLOPE·lookahead + COARSE_OFFSET, factor = exp((target_distance −
+    predicted) / COARSE_ELASTICITY), clamped to [MIN_CORRECTION, MAX_CORRECTION]. Why a
+    correction this early: cutting or raising the style once the fine scale has run 12
+    of its 30 iterations buys less gap per unit of content than the same weight from
+    the start (rocket + autumn oak, RESULTS.md); the budget stage's own correction then
+    mends what this prediction missed.
+    """
+    predicted = COARSE_SLOPE * lookahead + COARSE_OFFSET
+    factor = math.exp((target_distance(budget, strength) - predicted) / COARSE_ELASTICITY)
     return min(MAX_CORRECTION, max(MIN_CORRECTION, factor))

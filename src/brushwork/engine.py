@@ -12,6 +12,7 @@ in the book's normalized space as a float32 tensor.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,13 @@ from torch import Tensor
 from brushwork import __version__
 from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone, get_spec
 from brushwork.balance import LossWeights, resolve_loss_weights
-from brushwork.budget import BUDGET_LAYER, content_distance, correction, switch_iteration
+from brushwork.budget import (
+    BUDGET_LAYER,
+    coarse_correction,
+    content_distance,
+    correction,
+    switch_iteration,
+)
 from brushwork.color import ColorMode, color_mode, match_mean_cov, pooled_mean_cov
 from brushwork.config import FULL_ITERATIONS_SIZE, StyleConfig, StyleOptions
 from brushwork.devices import (
@@ -201,8 +208,11 @@ def stylize(
     base_prev: Tensor | None = None  # the last scale's photo-made start (PHOTO_STARTS)
     content_rgb: Tensor | None = None
     ran: list[dict[str, int]] = []
-    budget: dict[str, float] = {}  # the content budget's correction, when it ran
+    budget: dict[str, float] = {}  # the content budget's corrections, when they ran
     budget_stage = _budget_stage(plan)
+    budget_on = budget_stage is not None and _budget_applies(
+        cfg, content is not None, start is not None, net
+    )
     for si, st in enumerate(plan.stages):
         h, w = st.height, st.width
         content_rgb = rgb_tensor(resize(content_img, h, w), device)
@@ -249,21 +259,40 @@ def stylize(
             tol_window=cfg.tol_window,
         )
         retune = None
-        if (
-            si == budget_stage
-            and isinstance(objective, Objective)
-            and _budget_applies(cfg, content is not None, start is not None, net)
-        ):
-            assert cfg.content_budget is not None
-            retune = _budget_retune(
-                objective,
-                x,
-                normalize(content_rgb),
-                cfg.content_budget,
-                cfg.strength,
-                st.iterations,
-                budget,
-            )
+        if budget_on and isinstance(objective, Objective):
+            assert cfg.content_budget is not None and budget_stage is not None
+            if si == budget_stage:
+                retune = _budget_retune(
+                    objective,
+                    x,
+                    normalize(content_rgb),
+                    cfg.content_budget,
+                    cfg.strength,
+                    st.iterations,
+                    budget,
+                )
+            elif si == 0:
+                fine = plan.stages[budget_stage]
+                fine_rgb = rgb_tensor(resize(content_img, fine.height, fine.width), device)
+                fine_base = None
+                if init in PHOTO_STARTS:
+                    fine_sources = inputs.sources(fine.height, fine.width, fine_rgb, mode, device)
+                    fine_base = _init_image(init, fine_rgb, fine_sources, init_img, generator)
+                retune = _coarse_retune(
+                    objective,
+                    x,
+                    normalize(fine_rgb),
+                    functools.partial(
+                        next_start,
+                        size=(fine.height, fine.width),
+                        base_prev=base_prev if fine_base is not None else None,
+                        base=fine_base,
+                    ),
+                    cfg.content_budget,
+                    cfg.strength,
+                    st.iterations,
+                    budget,
+                )
         outcome = optimize(
             x,
             objective if extra_loss is None else _with_extra(objective, extra_loss),
@@ -359,11 +388,52 @@ def _budget_retune(
         with torch.no_grad():
             now = objective.features(x.detach(), (BUDGET_LAYER,))[BUDGET_LAYER]
         measured = content_distance(now, target)
-        factor = correction(measured, limit, iterations - at, strength)
+        earlier = log.get("coarse_correction", 1.0)
+        factor = correction(measured, limit, iterations - at, strength, earlier)
         w = objective.loss_weights
         objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
         log.update(
             budget=limit, at_iteration=at, measured=round(measured, 4), correction=round(factor, 4)
+        )
+        return True
+
+    return retune
+
+
+def _coarse_retune(
+    objective: Objective,
+    x: Tensor,
+    fine_content: Tensor,
+    lookahead: Callable[[Tensor], Tensor],
+    limit: float,
+    strength: float,
+    iterations: int,
+    log: dict[str, float],
+) -> Callable[[int], bool] | None:
+    """The coarse scale's retune hook: at its switch iteration, carry ``x`` to the budget
+    stage's size as that stage would start from it (``lookahead``), measure its content
+    distance from ``fine_content`` (the normalized photo at that size, (1, 3, H, W)), and
+    correct the style weight for the rest of the run (:func:`~brushwork.budget.
+    coarse_correction`). None when the stage is too short to have iterations after it."""
+    at = switch_iteration(iterations)
+    if at >= iterations:
+        return None
+
+    def retune(k: int) -> bool:
+        if k != at:
+            return False
+        with torch.no_grad():
+            layer = (BUDGET_LAYER,)
+            target = objective.features(fine_content, layer)[BUDGET_LAYER]
+            now = objective.features(lookahead(x.detach()), layer)[BUDGET_LAYER]
+        measured = content_distance(now, target)
+        factor = coarse_correction(measured, limit, strength)
+        w = objective.loss_weights
+        objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
+        log.update(
+            coarse_at_iteration=at,
+            coarse_measured=round(measured, 4),
+            coarse_correction=round(factor, 4),
         )
         return True
 
