@@ -83,7 +83,10 @@ def run_pair(
         seconds = time.perf_counter() - t
         q = meter.score(img, c, s)
         budget = img.info["brushwork"]["resolved"].get("content_budget")  # brushwork.budget
-        correction = None if budget is None else budget["correction"]
+        # The whole correction of the style weight: the coarse scale's times the last's.
+        correction = (
+            None if budget is None else budget.get("coarse_correction", 1.0) * budget["correction"]
+        )
         rows.append(
             {
                 "content": content,
