@@ -36,6 +36,61 @@ from brushwork.quality import QualityMeter
 from child import ROOT, cpu_info
 from quality import CONTENTS, STYLES
 
+Row = dict[str, object]
+
+
+def last_only(meter: QualityMeter, ci: Image.Image, si: Image.Image, strength: float) -> Row:
+    """The whole default run, scored (the coarse factor is held at 1 by main)."""
+    img = stylize(ci, si, strength=strength)
+    q = meter.score(img, ci, si)
+    b = img.info["brushwork"]["resolved"]["content_budget"]
+    return {
+        "gap": round(q.gap_closed, 4),
+        "content_distance": round(q.content_distance, 4),
+        "correction": b["correction"],
+    }
+
+
+def lookahead(ci: Image.Image, si: Image.Image, strength: float) -> Row:
+    """What the engine measured at the coarse switch, the run stopped just after it."""
+    seen: list[Progress] = []
+    img = stylize(
+        ci,
+        si,
+        strength=strength,
+        callback=seen.append,
+        should_stop=lambda: bool(seen) and seen[-1].stage_iteration > 12,
+    )
+    return {"lookahead": img.info["brushwork"]["resolved"]["content_budget"]["coarse_measured"]}
+
+
+def coarse(
+    meter: QualityMeter, ci: Image.Image, si: Image.Image, strength: float, size: int, at: list[int]
+) -> Row:
+    """The coarse scale alone, without the budget, scored at the iterations ``at``."""
+    shots: dict[int, Image.Image] = {}
+
+    def grab(p: Progress) -> None:
+        if p.image is not None and p.stage_iteration in at:
+            shots[p.stage_iteration] = p.image
+
+    stylize(
+        ci,
+        si,
+        size=size,
+        strength=strength,
+        content_budget=0,
+        iterations=max(at),
+        callback=grab,
+        preview_every=1,
+    )
+    row: Row = {}
+    for k in sorted(shots):
+        q = meter.score(shots[k], ci, si)
+        row[f"content@{k}"] = round(q.content_distance, 4)
+        row[f"gap@{k}"] = round(q.gap_closed, 4)
+    return row
+
 
 def main() -> int:
     p = argparse.ArgumentParser()
@@ -60,49 +115,12 @@ def main() -> int:
     for c, s in pairs:
         ci, si = load_image(CONTENTS[c]), load_image(STYLES[s])
         if a.last_only:
-            img = stylize(ci, si, strength=a.strength)
-            q = meter.score(img, ci, si)
-            b = img.info["brushwork"]["resolved"]["content_budget"]
-            row = {"content": c, "style": s, "gap": round(q.gap_closed, 4)}
-            row.update(content_distance=round(q.content_distance, 4), correction=b["correction"])
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            continue
-        if a.lookahead:
-            seen: list[Progress] = []
-            img = stylize(
-                ci,
-                si,
-                strength=a.strength,
-                callback=seen.append,
-                should_stop=lambda seen=seen: bool(seen) and seen[-1].stage_iteration > 12,
-            )
-            b = img.info["brushwork"]["resolved"]["content_budget"]
-            row = {"content": c, "style": s, "lookahead": b["coarse_measured"]}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            continue
-        shots: dict[int, Image.Image] = {}
-
-        def grab(p: Progress, shots: dict[int, Image.Image] = shots) -> None:
-            if p.image is not None and p.stage_iteration in at:
-                shots[p.stage_iteration] = p.image
-
-        stylize(
-            ci,
-            si,
-            size=a.size,
-            strength=a.strength,
-            content_budget=0,
-            iterations=max(at),
-            callback=grab,
-            preview_every=1,
-        )
-        row: dict[str, object] = {"content": c, "style": s}
-        for k in sorted(shots):
-            q = meter.score(shots[k], ci, si)
-            row[f"content@{k}"] = round(q.content_distance, 4)
-            row[f"gap@{k}"] = round(q.gap_closed, 4)
+            measured = last_only(meter, ci, si, a.strength)
+        elif a.lookahead:
+            measured = lookahead(ci, si, a.strength)
+        else:
+            measured = coarse(meter, ci, si, a.strength, a.size, at)
+        row: Row = {"content": c, "style": s, **measured}
         rows.append(row)
         print(json.dumps(row), flush=True)
     (ROOT / "cache").mkdir(exist_ok=True)

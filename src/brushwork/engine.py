@@ -55,9 +55,9 @@ from brushwork.pixels import (
     rgb_tensor,
     to_tensor,
 )
-from brushwork.plan import RunPlan, check_config, content_layers, plan_run
+from brushwork.plan import RunPlan, StagePlan, check_config, content_layers, plan_run
 from brushwork.progress import Progress, ProgressCallback
-from brushwork.sources import as_list, config_style_inputs
+from brushwork.sources import StyleInputs, as_list, config_style_inputs
 from brushwork.tiled import TiledObjective
 
 
@@ -266,32 +266,40 @@ def stylize(
                     objective,
                     x,
                     normalize(content_rgb),
-                    cfg.content_budget,
-                    cfg.strength,
                     st.iterations,
+                    functools.partial(
+                        _last_correction,
+                        cfg.content_budget,
+                        st.iterations - switch_iteration(st.iterations),
+                        cfg.strength,
+                        budget,
+                    ),
                     budget,
+                    also={"budget": cfg.content_budget},
                 )
             elif si == 0:
-                fine = plan.stages[budget_stage]
-                fine_rgb = rgb_tensor(resize(content_img, fine.height, fine.width), device)
-                fine_base = None
-                if init in PHOTO_STARTS:
-                    fine_sources = inputs.sources(fine.height, fine.width, fine_rgb, mode, device)
-                    fine_base = _init_image(init, fine_rgb, fine_sources, init_img, generator)
-                retune = _coarse_retune(
+                fine_photo, ahead = _lookahead(
+                    content_img,
+                    plan.stages[budget_stage],
+                    init,
+                    inputs,
+                    mode,
+                    init_img,
+                    generator,
+                    base_prev,
+                    device,
+                )
+                retune = _budget_retune(
                     objective,
                     x,
-                    normalize(fine_rgb),
-                    functools.partial(
-                        next_start,
-                        size=(fine.height, fine.width),
-                        base_prev=base_prev if fine_base is not None else None,
-                        base=fine_base,
-                    ),
-                    cfg.content_budget,
-                    cfg.strength,
+                    fine_photo,
                     st.iterations,
+                    functools.partial(
+                        coarse_correction, budget=cfg.content_budget, strength=cfg.strength
+                    ),
                     budget,
+                    prefix="coarse_",
+                    view=ahead,
                 )
         outcome = optimize(
             x,
@@ -366,55 +374,20 @@ def _budget_applies(cfg: StyleConfig, has_content: bool, has_start: bool, net: V
 def _budget_retune(
     objective: Objective,
     x: Tensor,
-    content: Tensor,
-    limit: float,
-    strength: float,
+    photo: Tensor,
     iterations: int,
+    decide: Callable[[float], float],
     log: dict[str, float],
+    prefix: str = "",
+    view: Callable[[Tensor], Tensor] | None = None,
+    also: Mapping[str, float] | None = None,
 ) -> Callable[[int], bool] | None:
-    """The budget stage's retune hook (:func:`~brushwork.optimize.optimize`): at the switch
-    iteration, measure the content distance of ``x`` from ``content`` (normalized,
-    (1, 3, h, w)) and correct the style weight (:mod:`brushwork.budget`); ``log`` gets
-    what was measured. None when the stage is too short to have iterations after it."""
-    at = switch_iteration(iterations)
-    if at >= iterations:
-        return None
-    with torch.no_grad():
-        target = objective.features(content, (BUDGET_LAYER,))[BUDGET_LAYER]
-
-    def retune(k: int) -> bool:
-        if k != at:
-            return False
-        with torch.no_grad():
-            now = objective.features(x.detach(), (BUDGET_LAYER,))[BUDGET_LAYER]
-        measured = content_distance(now, target)
-        earlier = log.get("coarse_correction", 1.0)
-        factor = correction(measured, limit, iterations - at, strength, earlier)
-        w = objective.loss_weights
-        objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
-        log.update(
-            budget=limit, at_iteration=at, measured=round(measured, 4), correction=round(factor, 4)
-        )
-        return True
-
-    return retune
-
-
-def _coarse_retune(
-    objective: Objective,
-    x: Tensor,
-    fine_content: Tensor,
-    lookahead: Callable[[Tensor], Tensor],
-    limit: float,
-    strength: float,
-    iterations: int,
-    log: dict[str, float],
-) -> Callable[[int], bool] | None:
-    """The coarse scale's retune hook: at its switch iteration, carry ``x`` to the budget
-    stage's size as that stage would start from it (``lookahead``), measure its content
-    distance from ``fine_content`` (the normalized photo at that size, (1, 3, H, W)), and
-    correct the style weight for the rest of the run (:func:`~brushwork.budget.
-    coarse_correction`). None when the stage is too short to have iterations after it."""
+    """A content-budget retune hook (:func:`~brushwork.optimize.optimize`): at the stage's
+    switch iteration, measure the content distance of ``view(x)`` (x itself when None)
+    from ``photo`` (normalized, (1, 3, h, w), at the size ``view`` gives), multiply the
+    style weight by ``decide(distance)`` (:mod:`brushwork.budget`), and put the iteration,
+    the distance and the factor into ``log`` under ``prefix`` (with ``also``). None when
+    the stage is too short to have iterations after its switch."""
     at = switch_iteration(iterations)
     if at >= iterations:
         return None
@@ -422,22 +395,56 @@ def _coarse_retune(
     def retune(k: int) -> bool:
         if k != at:
             return False
+        layer = (BUDGET_LAYER,)
         with torch.no_grad():
-            layer = (BUDGET_LAYER,)
-            target = objective.features(fine_content, layer)[BUDGET_LAYER]
-            now = objective.features(lookahead(x.detach()), layer)[BUDGET_LAYER]
+            target = objective.features(photo, layer)[BUDGET_LAYER]
+            seen = x.detach() if view is None else view(x.detach())
+            now = objective.features(seen, layer)[BUDGET_LAYER]
         measured = content_distance(now, target)
-        factor = coarse_correction(measured, limit, strength)
+        factor = decide(measured)
         w = objective.loss_weights
         objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
         log.update(
-            coarse_at_iteration=at,
-            coarse_measured=round(measured, 4),
-            coarse_correction=round(factor, 4),
+            {
+                **(also or {}),
+                f"{prefix}at_iteration": at,
+                f"{prefix}measured": round(measured, 4),
+                f"{prefix}correction": round(factor, 4),
+            }
         )
         return True
 
     return retune
+
+
+def _last_correction(
+    limit: float, remaining: int, strength: float, log: Mapping[str, float], measured: float
+) -> float:
+    """The budget stage's factor, clamped with the coarse scale's one (in ``log``)."""
+    return correction(measured, limit, remaining, strength, log.get("coarse_correction", 1.0))
+
+
+def _lookahead(
+    content_img: Image.Image,
+    fine: StagePlan,
+    init: str,
+    inputs: StyleInputs,
+    mode: ColorMode,
+    init_img: Image.Image | None,
+    generator: torch.Generator,
+    base_prev: Tensor | None,
+    device: torch.device,
+) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+    """The budget stage's normalized photo, and the map that carries a coarse image to
+    that stage's size as the stage would start from it (:func:`next_start`: with the
+    photo's detail band for the photo-made starts, else upsampled)."""
+    fine_rgb = rgb_tensor(resize(content_img, fine.height, fine.width), device)
+    size = (fine.height, fine.width)
+    if init not in PHOTO_STARTS:
+        return normalize(fine_rgb), functools.partial(next_start, size=size)
+    sources = inputs.sources(fine.height, fine.width, fine_rgb, mode, device)
+    base = _init_image(init, fine_rgb, sources, init_img, generator)
+    return normalize(fine_rgb), functools.partial(next_start, base_prev=base_prev, base=base)
 
 
 def _with_extra(
