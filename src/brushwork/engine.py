@@ -270,7 +270,8 @@ def stylize(
                     functools.partial(
                         _last_correction,
                         cfg.content_budget,
-                        st.iterations - switch_iteration(st.iterations),
+                        switch_iteration(st.iterations),
+                        st.iterations,
                         cfg.strength,
                         budget,
                     ),
@@ -418,10 +419,15 @@ def _budget_retune(
 
 
 def _last_correction(
-    limit: float, remaining: int, strength: float, log: Mapping[str, float], measured: float
+    limit: float,
+    done: int,
+    total: int,
+    strength: float,
+    log: Mapping[str, float],
+    measured: float,
 ) -> float:
     """The budget stage's factor, clamped with the coarse scale's one (in ``log``)."""
-    return correction(measured, limit, remaining, strength, log.get("coarse_correction", 1.0))
+    return correction(measured, limit, done, total, strength, log.get("coarse_correction", 1.0))
 
 
 def _lookahead(
