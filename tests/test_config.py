@@ -9,6 +9,7 @@ import pytest
 
 from brushwork.config import (
     CPU_ITERATIONS,
+    FAST_CPU_ITERATIONS,
     MAX_SEED,
     OPTIONS,
     PRESETS,
@@ -166,6 +167,22 @@ def test_cpu_iterations_keep_a_square_canvas_to_a_3_2_photos_work() -> None:
     assert cfg.for_device("cpu", (512, 512)).iterations == 20
     assert cfg.for_device("cuda", (512, 512)).iterations == 300
     assert StyleConfig(iterations=30).for_device("cpu", (512, 512)).iterations == 30
+
+
+def test_a_cpu_with_amx_bf16_runs_more_iterations_up_to_1024_px() -> None:
+    """bf16 on AMX tiles is about 2.5x the speed of the other bf16 CPUs measured, so
+    its default doubles the count (config.FAST_CPU_ITERATIONS); prints keep theirs."""
+    fast = StyleConfig().for_device("cpu", (512, 341), fast_cpu=True)
+    assert fast.iterations == FAST_CPU_ITERATIONS == 2 * CPU_ITERATIONS == 60
+    assert [s.iterations for s in fast.resolved_stages()] == [60, 60]
+    # The square canvas keeps a 3:2 photo's work, as at 30: 60 x 2/3.
+    assert StyleConfig().for_device("cpu", (512, 512), fast_cpu=True).iterations == 40
+    assert cpu_iterations(512, 512, FAST_CPU_ITERATIONS) == 40
+    assert StyleConfig(size=1024).for_device("cpu", (1024, 683), fast_cpu=True).iterations == 60
+    assert StyleConfig(size=2048).for_device("cpu", (2048, 1365), fast_cpu=True).iterations == 30
+    # Not a CPU, or a count the user gave: unchanged.
+    assert StyleConfig().for_device("cuda", fast_cpu=True).iterations == 300
+    assert StyleConfig(iterations=7).for_device("cpu", fast_cpu=True).iterations == 7
 
 
 def test_whole_floats_become_ints() -> None:

@@ -9,7 +9,9 @@ import torch
 
 from brushwork.devices import (
     available_memory,
+    cpu_has_amx,
     cpu_has_bf16,
+    cpu_runs_amx_bf16,
     resolve_device,
     resolve_precision,
 )
@@ -55,6 +57,19 @@ def test_precision_names() -> None:
 def test_auto_precision_on_the_cpu_is_bf16_where_it_is_native() -> None:
     want = torch.bfloat16 if cpu_has_bf16() else torch.float32
     assert resolve_precision("auto", CPU) == want
+
+
+def test_the_amx_speed_class_is_the_cpus_amx_flag_with_bf16() -> None:
+    """cpu_has_amx agrees with the kernel's flags (Linux); the fast class needs bf16 too."""
+    flags: set[str] = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    assert cpu_has_amx() == ("amx_tile" in flags)
+    assert cpu_runs_amx_bf16(CPU, torch.bfloat16) == ("amx_tile" in flags)
+    assert not cpu_runs_amx_bf16(CPU, torch.float32)
+    assert not cpu_runs_amx_bf16(torch.device("cuda"), torch.bfloat16)
 
 
 def test_available_memory_is_at_most_the_machines() -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from brushwork import Progress, stylize
-from brushwork.config import CPU_ITERATIONS, make_config
+from brushwork.config import CPU_ITERATIONS, FAST_CPU_ITERATIONS, make_config
+from brushwork.devices import cpu_runs_amx_bf16
 from brushwork.pixels import fit_long_side
 
 from .conftest import rgb_array
@@ -107,16 +109,20 @@ def test_cancel_returns_current_image(rainier: Path, autumn_oak: Path) -> None:
 def test_unset_iterations_resolve_for_the_device_and_are_recorded(
     rainier: Path, autumn_oak: Path, tmp_path: Path
 ) -> None:
-    # Left unset, the CPU runs CPU_ITERATIONS per scale (a GPU would run 300), and the
-    # record stores the number, so that rerunning the record repeats the run.
+    # Left unset, the CPU runs CPU_ITERATIONS per scale (FAST_CPU_ITERATIONS where the
+    # run computes in bf16 on AMX tiles; a GPU would run 300), and the record stores the
+    # number, so that rerunning the record repeats the run. fp32 is never the fast class.
+    fast = cpu_runs_amx_bf16(torch.device("cpu"), torch.bfloat16)
+    per_scale = FAST_CPU_ITERATIONS if fast else CPU_ITERATIONS
     record = stylize(rainier, autumn_oak, size=64, scales=1).info["brushwork"]
-    assert record["config"]["iterations"] == CPU_ITERATIONS == 30
-    assert record["iterations_run"] == 30
-    assert [s["iterations"] for s in record["stages_run"]] == [30]
+    assert record["config"]["iterations"] == record["iterations_run"] == per_scale
+    assert [s["iterations"] for s in record["stages_run"]] == [per_scale]
+    fp32 = stylize(rainier, autumn_oak, size=64, scales=1, precision="fp32").info["brushwork"]
+    assert fp32["config"]["iterations"] == fp32["iterations_run"] == CPU_ITERATIONS == 30
     # A square photo runs fewer on the CPU, for the same work (config.cpu_iterations).
     Image.open(rainier).crop((0, 0, 400, 400)).save(tmp_path / "square.png")
     square = stylize(tmp_path / "square.png", autumn_oak, size=64, scales=1).info["brushwork"]
-    assert square["config"]["iterations"] == square["iterations_run"] == 20
+    assert square["config"]["iterations"] == square["iterations_run"] == per_scale * 2 // 3
 
 
 def test_any_aspect_ratio_and_tiny_inputs(tmp_path: Path, autumn_oak: Path) -> None:

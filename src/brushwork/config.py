@@ -266,16 +266,27 @@ class StyleConfig:
         stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
         object.__setattr__(self, "stages", stages)
 
-    def for_device(self, device_type: str, canvas: tuple[int, int] | None = None) -> StyleConfig:
+    def for_device(
+        self,
+        device_type: str,
+        canvas: tuple[int, int] | None = None,
+        *,
+        fast_cpu: bool = False,
+    ) -> StyleConfig:
         """This config with ``iterations`` left at None set for ``device_type``
         ("cpu", "cuda", "mps"; :data:`AUTO_ITERATIONS`) and the output's
         ``canvas`` (width, height; :func:`cpu_iterations`), and ``content_budget``
-        left at None set for the device (:data:`~brushwork.budget.AUTO_CONTENT_BUDGET`)."""
+        left at None set for the device (:data:`~brushwork.budget.AUTO_CONTENT_BUDGET`).
+        ``fast_cpu``: the run computes in bf16 on AMX tiles
+        (:func:`~brushwork.devices.cpu_runs_amx_bf16`), which affords
+        :data:`FAST_CPU_ITERATIONS` per scale up to :data:`FULL_ITERATIONS_SIZE`."""
         cfg = self
         if cfg.iterations is None:
             its = AUTO_ITERATIONS.get(device_type)
             if its is None:
-                its = CPU_ITERATIONS if canvas is None else cpu_iterations(*canvas)
+                fast = fast_cpu and cfg.size <= FULL_ITERATIONS_SIZE
+                per_scale = FAST_CPU_ITERATIONS if fast else CPU_ITERATIONS
+                its = per_scale if canvas is None else cpu_iterations(*canvas, per_scale)
             cfg = dataclasses.replace(cfg, iterations=its)
         if cfg.content_budget is None:
             budget = AUTO_CONTENT_BUDGET.get(device_type, CPU_CONTENT_BUDGET)
@@ -350,24 +361,32 @@ OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 #: later iterations mostly pull the content distance down, at 0.57 s each on a 2-core
 #: CPU. 30 fit issue 9's 30 s on 3:2 photos (README "Quality").
 CPU_ITERATIONS = 30
+#: Iterations per scale on a CPU whose run computes in bf16 on AMX tiles (Intel Xeon
+#: from Sapphire Rapids on): there a 512 px run of 30 takes about 9 s, and 60 take
+#: about 18 s, still inside issue 9's 30 s. The later iterations bring the photo's
+#: structure back at the same style (the content budget then spends that on style):
+#: on the 20 quality pairs, 17/20 on target at 60, mean gap 0.797 at content 0.804,
+#: against 15/20, 0.772 / 0.826 at 30 (README "Quality", 2026-12-03). CPUs without AMX
+#: keep 30: an AVX512-BF16 Zen 4 took 22 s at 30.
+FAST_CPU_ITERATIONS = 60
 #: The canvas CPU_ITERATIONS was set on: a 3:2 photo, whose short side is 2/3 of its long
 #: side. A squarer canvas has more pixels at the same --size and costs more per iteration.
 REFERENCE_FILL = 2 / 3
 
 
-def cpu_iterations(width: int, height: int) -> int:
+def cpu_iterations(width: int, height: int, per_scale: int = CPU_ITERATIONS) -> int:
     """Default iterations per scale on the CPU for a ``width`` × ``height`` output.
 
-    CPU_ITERATIONS on a 3:2 canvas or a longer one; on a squarer canvas the count
-    falls with its area at the same long side, so the run's work stays that of a
-    3:2 photo: 20 on a square. The default is a time budget (issue 9: a 512 px run
-    in 30 s on a 2-core CPU); a square at 30 took 33-34 s and at 20 stays on target
-    on the quality pairs (README "Quality").
+    ``per_scale`` (CPU_ITERATIONS, or FAST_CPU_ITERATIONS) on a 3:2 canvas or a longer
+    one; on a squarer canvas the count falls with its area at the same long side, so
+    the run's work stays that of a 3:2 photo: 20 (40) on a square. The default is a
+    time budget (issue 9: a 512 px run in 30 s on a 2-core CPU); a square at 30 took
+    33-34 s and at 20 stays on target on the quality pairs (README "Quality").
     """
     fill = min(width, height) / max(width, height, 1)
     if fill <= REFERENCE_FILL:
-        return CPU_ITERATIONS
-    return round(CPU_ITERATIONS * REFERENCE_FILL / fill)  # fill <= 1, so 20 at least
+        return per_scale
+    return round(per_scale * REFERENCE_FILL / fill)  # fill <= 1, so 2/3 of it at least
 
 
 #: Iterations per scale by device type when none are given (any other type: the CPU's,

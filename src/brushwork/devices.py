@@ -91,6 +91,21 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def cpu_has_amx() -> bool:
+    """True where the CPU has AMX tiles (Intel Xeon from Sapphire Rapids on)."""
+    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
+
+
+def cpu_runs_amx_bf16(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether a run on ``device`` in ``dtype`` computes on AMX tiles: the CPU speed
+    class whose default iterations are :data:`~brushwork.config.FAST_CPU_ITERATIONS`."""
+    return device.type == "cpu" and dtype == torch.bfloat16 and cpu_has_amx()
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """The network's compute dtype. Losses, Grams and the optimizer stay fp32."""
     if name == "fp32":

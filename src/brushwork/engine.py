@@ -37,6 +37,7 @@ from brushwork.budget import (
 from brushwork.color import ColorMode, color_mode, match_mean_cov, pooled_mean_cov
 from brushwork.config import FULL_ITERATIONS_SIZE, StyleConfig, StyleOptions
 from brushwork.devices import (
+    cpu_runs_amx_bf16,
     release_free_memory,
     resolve_device,
     resolve_precision,
@@ -168,8 +169,8 @@ def stylize(
         content_img = Image.new("RGB", canvas, (128, 128, 128))
     else:
         content_img = load_image(content, "content")
-    cfg = cfg.for_device(device.type, content_img.size)
     dtype = resolve_precision(cfg.precision, device)
+    cfg = cfg.for_device(device.type, content_img.size, fast_cpu=cpu_runs_amx_bf16(device, dtype))
     plan = plan_run(cfg, content_size=content_img.size, device=device, dtype=dtype)
     inputs = config_style_inputs(
         cfg, style, content_size=content_img.size, mask=mask, region_styles=region_styles
