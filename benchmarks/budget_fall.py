@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from PIL import Image
+
 from brushwork import stylize
 from brushwork.budget import expected_fall, switch_iteration
 from brushwork.images import load_image
@@ -31,7 +33,7 @@ def trajectory(
 ) -> dict[int, float]:
     """Content distance at stage iterations of the last scale: {iteration: distance}."""
     ci, si = load_image(CONTENTS[content]), load_image(STYLES[style])
-    grabbed: dict[int, object] = {}
+    grabbed: dict[int, Image.Image] = {}
     switch = switch_iteration(iterations)
 
     def grab(p: Progress) -> None:
@@ -43,7 +45,7 @@ def trajectory(
     # preview_every=1 so that every iteration of the last stage can be taken.
     stylize(ci, si, iterations=iterations, content_budget=0, callback=grab, preview_every=1)
     return {
-        it: round(meter.score(img, ci, si).content_distance, 4)  # type: ignore[arg-type]
+        it: round(meter.score(img, ci, si).content_distance, 4)
         for it, img in sorted(grabbed.items())
     }
 
@@ -69,7 +71,7 @@ def main() -> int:
                         "iterations": n,
                         "switch": k,
                         "fall": round(fall, 4),
-                        "predicted": round(expected_fall(n - k), 4),
+                        "predicted": round(expected_fall(k, n), 4),
                         "trajectory": traj,
                     }
                 ),

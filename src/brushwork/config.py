@@ -370,7 +370,7 @@ CPU_ITERATIONS = 30
 #: structure back at the same style (the content budget then spends that on style):
 #: on the 20 quality pairs, 17/20 on target at 60, mean gap 0.797 at content 0.804,
 #: against 15/20, 0.772 / 0.826 at 30 (README "Quality", 2026-12-03). CPUs without AMX
-#: keep 30: an AVX512-BF16 Zen 4 took 22 s at 30.
+#: keep 30: an AVX512-BF16 Zen 4 took 22 s at 30 (2026-11-28, RESULTS.md).
 FAST_CPU_ITERATIONS = 60
 #: The canvas CPU_ITERATIONS was set on: a 3:2 photo, whose short side is 2/3 of its long
 #: side. A squarer canvas has more pixels at the same --size and costs more per iteration.

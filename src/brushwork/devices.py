@@ -77,27 +77,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cpu_has_bf16() -> bool:
-    """True where the CPU has native bf16 dot products (AVX512-BF16 or AMX).
-
-    Not ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``: that is true on any
-    AVX-512 CPU, where oneDNN only emulates bf16, several times slower than fp32.
-    """
+def _torch_cpu_has(*checks: str) -> bool:
+    """Whether any of ``torch.cpu``'s private capability checks (``_is_…_supported``)
+    that this torch build has says yes."""
     cpu = getattr(torch, "cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     try:
         return any(bool(getattr(cpu, name)()) for name in checks if hasattr(cpu, name))
     except RuntimeError:
         return False
 
 
+def cpu_has_bf16() -> bool:
+    """True where the CPU has native bf16 dot products (AVX512-BF16 or AMX).
+
+    Not ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``: that is true on any
+    AVX-512 CPU, where oneDNN only emulates bf16, several times slower than fp32.
+    """
+    return _torch_cpu_has("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+
+
 def cpu_has_amx() -> bool:
     """True where the CPU has AMX tiles (Intel Xeon from Sapphire Rapids on)."""
-    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
+    return _torch_cpu_has("_is_amx_tile_supported")
 
 
 def cpu_runs_amx_bf16(device: torch.device, dtype: torch.dtype) -> bool:
