@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
@@ -32,6 +32,7 @@ from brushwork.budget import (
     coarse_correction,
     content_distance,
     correction,
+    late_iteration,
     switch_iteration,
 )
 from brushwork.color import ColorMode, color_mode, match_mean_cov, pooled_mean_cov
@@ -263,21 +264,34 @@ def stylize(
         if budget_on and isinstance(objective, Objective):
             assert cfg.content_budget is not None and budget_stage is not None
             if si == budget_stage:
-                retune = _budget_retune(
-                    objective,
-                    x,
-                    normalize(content_rgb),
-                    st.iterations,
-                    functools.partial(
-                        _last_correction,
-                        cfg.content_budget,
-                        switch_iteration(st.iterations),
-                        st.iterations,
-                        cfg.strength,
+                photo = normalize(content_rgb)
+                looks: list[tuple[int, str, tuple[str, ...]]] = [
+                    (switch_iteration(st.iterations), "", ("coarse_",))
+                ]
+                late = late_iteration(st.iterations)
+                if late is not None:
+                    looks.append((late, "late_", ("coarse_", "")))
+                retune = _either(
+                    _budget_retune(
+                        objective,
+                        x,
+                        photo,
+                        at,
+                        functools.partial(
+                            _stage_correction,
+                            cfg.content_budget,
+                            at,
+                            st.iterations,
+                            cfg.strength,
+                            budget,
+                            earlier,
+                        ),
                         budget,
-                    ),
-                    budget,
-                    also={"budget": cfg.content_budget},
+                        prefix=prefix,
+                        also={"budget": cfg.content_budget},
+                        iterations=st.iterations,
+                    )
+                    for at, prefix, earlier in looks
                 )
             elif si == 0:
                 fine_photo, ahead = _lookahead(
@@ -295,13 +309,14 @@ def stylize(
                     objective,
                     x,
                     fine_photo,
-                    st.iterations,
+                    switch_iteration(st.iterations),
                     functools.partial(
                         coarse_correction, budget=cfg.content_budget, strength=cfg.strength
                     ),
                     budget,
                     prefix="coarse_",
                     view=ahead,
+                    iterations=st.iterations,
                 )
         outcome = optimize(
             x,
@@ -377,21 +392,21 @@ def _budget_retune(
     objective: Objective,
     x: Tensor,
     photo: Tensor,
-    iterations: int,
+    at: int,
     decide: Callable[[float], float],
     log: dict[str, float],
     prefix: str = "",
     view: Callable[[Tensor], Tensor] | None = None,
     also: Mapping[str, float] | None = None,
+    iterations: int | None = None,
 ) -> Callable[[int], bool] | None:
-    """A content-budget retune hook (:func:`~brushwork.optimize.optimize`): at the stage's
-    switch iteration, measure the content distance of ``view(x)`` (x itself when None)
+    """A content-budget retune hook (:func:`~brushwork.optimize.optimize`): after
+    iteration ``at``, measure the content distance of ``view(x)`` (x itself when None)
     from ``photo`` (normalized, (1, 3, h, w), at the size ``view`` gives), multiply the
     style weight by ``decide(distance)`` (:mod:`brushwork.budget`), and put the iteration,
     the distance and the factor into ``log`` under ``prefix`` (with ``also``). None when
-    the stage is too short to have iterations after its switch."""
-    at = switch_iteration(iterations)
-    if at >= iterations:
+    the stage of ``iterations`` has none left after ``at``."""
+    if iterations is not None and at >= iterations:
         return None
 
     def retune(k: int) -> bool:
@@ -419,16 +434,28 @@ def _budget_retune(
     return retune
 
 
-def _last_correction(
+def _either(hooks: Iterable[Callable[[int], bool] | None]) -> Callable[[int], bool] | None:
+    """One retune hook that calls each of ``hooks`` that is not None (each fires at its
+    own iteration); None when there are none."""
+    every = [hook for hook in hooks if hook is not None]
+    if not every:
+        return None
+    return lambda k: any([hook(k) for hook in every])
+
+
+def _stage_correction(
     limit: float,
     done: int,
     total: int,
     strength: float,
     log: Mapping[str, float],
+    earlier: tuple[str, ...],
     measured: float,
 ) -> float:
-    """The budget stage's factor, clamped with the coarse scale's one (in ``log``)."""
-    return correction(measured, limit, done, total, strength, log.get("coarse_correction", 1.0))
+    """The budget stage's factor at iteration ``done``, clamped with the factors already
+    applied (``log``'s corrections under the ``earlier`` prefixes)."""
+    before = math.prod(log.get(f"{p}correction", 1.0) for p in earlier)
+    return correction(measured, limit, done, total, strength, before)
 
 
 def _lookahead(
