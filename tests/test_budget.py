@@ -292,3 +292,46 @@ def test_prints_correct_the_last_full_scale_and_carry_it_up() -> None:
         one, content_size=(2048, 1365), device=torch.device("cpu"), dtype=torch.float32
     )
     assert _budget_stage(single) is None
+
+
+def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    """At the range's end a look's factor is 1: it is recorded, but the hook reports no
+    change, so L-BFGS keeps the curvature pair a real change would cost."""
+    from brushwork.backbones import build_backbone
+    from brushwork.balance import LossWeights
+    from brushwork.engine import _budget_retune
+    from brushwork.objective import Objective, StyleSource, Terms
+    from brushwork.pixels import normalize, resize, rgb_tensor
+
+    cpu = torch.device("cpu")
+    layers = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    net, _ = build_backbone("vgg16", layers=("conv4_3", "relu4_2", *layers))
+    photo = normalize(rgb_tensor(resize(load_image(rainier), 43, 64), cpu))
+    style = normalize(rgb_tensor(resize(load_image(autumn_oak), 43, 64), cpu))
+    terms = Terms(
+        content=photo,
+        styles=[StyleSource([style], [1.0])],
+        content_layers=("conv4_3",),
+        style_layers=layers,
+        style_layer_weights=(1.0,) * 5,
+        loss_weights=LossWeights(1.0, 2.0, 0.001),
+        style_loss="gram",
+        prepare=lambda t: t,
+        channels_last=False,
+        relative_losses=True,
+    )
+    obj = Objective(net, terms)
+    x = style.clone()  # far from the photo
+    for factor, changed, weight in ((1.0, False, 2.0), (0.5, True, 1.0)):
+        log: dict[str, float] = {}
+        hook = _budget_retune(obj, x, photo, 3, lambda d, f=factor: f, log, iterations=10)
+        assert hook is not None
+        assert hook(2) is False and log == {}  # only at its own iteration
+        assert hook(3) is changed
+        assert obj.loss_weights.style == pytest.approx(weight)
+        assert log["at_iteration"] == 3 and log["correction"] == factor
+        assert log["measured"] > 0.3  # the painting's features are far from the photo's
+    # No iteration left after it: no hook at all.
+    assert _budget_retune(obj, x, photo, 10, lambda d: 0.5, {}, iterations=10) is None

@@ -429,7 +429,9 @@ def _budget_retune(
                 f"{prefix}correction": round(factor, 4),
             }
         )
-        return True
+        # At the range's end the factor is 1: the objective is unchanged, and L-BFGS keeps
+        # the curvature pair it would otherwise drop.
+        return factor != 1.0
 
     return retune
 
