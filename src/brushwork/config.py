@@ -365,11 +365,12 @@ OPTIONS: tuple[Option, ...] = describe(StyleConfig)
 #: CPU. 30 fit issue 9's 30 s on 3:2 photos (README "Quality").
 CPU_ITERATIONS = 30
 #: Iterations per scale on a CPU whose run computes in bf16 on AMX tiles (Intel Xeon
-#: from Sapphire Rapids on): there a 512 px run of 30 takes about 9 s, and 60 take
-#: about 18 s, still inside issue 9's 30 s. The later iterations bring the photo's
-#: structure back at the same style (the content budget then spends that on style):
-#: on the 20 quality pairs, 17/20 on target at 60, mean gap 0.797 at content 0.804,
-#: against 15/20, 0.772 / 0.826 at 30 (README "Quality", 2026-12-03). CPUs without AMX
+#: from Sapphire Rapids on): there a 512 px run of 30 takes 9-12 s, and 60 take
+#: 17-25 s (two sessions' Xeons, 2026-12-03), still inside issue 9's 30 s. The later
+#: iterations bring the photo's structure back at the same style (the content budget
+#: then spends that on style): on the 20 quality pairs, 17/20 on target at 60, mean gap
+#: 0.797 at content 0.804, against 15/20, 0.772 / 0.826 at 30 (README "Quality",
+#: 2026-12-03; 18/20 with the budget's late look, which gains nothing at 30). CPUs without AMX
 #: keep 30: an AVX512-BF16 Zen 4 took 22 s at 30 (2026-11-28, RESULTS.md).
 FAST_CPU_ITERATIONS = 60
 #: The canvas CPU_ITERATIONS was set on: a 3:2 photo, whose short side is 2/3 of its long
