@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import signal
@@ -123,7 +124,7 @@ def local_cluster(workers: int, cpus: int, temp_dir: Path) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:  # the head first: worker nodes need it to register
             try:
-                ray.init(address=address, log_to_driver=False, logging_level="error")
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
                 break
             except ConnectionError:
                 if time.monotonic() > deadline:

@@ -111,7 +111,8 @@ def main() -> int:
     meter = QualityMeter()
     rows = []
     if a.lookahead or a.last_only:
-        brushwork.engine.coarse_correction = lambda *args, **kw: 1.0  # measure, do not act
+        # measure, do not act (a patch of the engine's own name for it)
+        brushwork.engine.coarse_correction = lambda *args, **kw: 1.0  # type: ignore[attr-defined]
     for c, s in pairs:
         ci, si = load_image(CONTENTS[c]), load_image(STYLES[s])
         if a.last_only:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 
 from child import SHARED, run_child
 
@@ -39,7 +40,7 @@ print(json.dumps({"h": h, "w": w, "rss": vm_hwm_bytes(), "estimate": est}))
 """
 
 
-def measure(opts: dict[str, object]) -> dict[str, int]:
+def measure(opts: Mapping[str, object]) -> dict[str, int]:
     return run_child(
         CHILD,
         json.dumps(opts),

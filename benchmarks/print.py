@@ -157,8 +157,6 @@ def compare(tiled: Path, untiled: Path, crops: Path | None) -> None:
         sheet.save(crops, quality=90)
         print(f"  100% crops (tiled | untiled) in {crops}")
 
-    return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -28,8 +28,9 @@ from PIL import Image
 from brushwork.config import StyleConfig
 from brushwork.engine import load_network, stylize
 from brushwork.quality import QualityMeter
+from brushwork.video import DEFAULT_TEMPORAL_WEIGHT
 from brushwork.video.flow import pair_flow, to_gray, warp
-from brushwork.video.run import DEFAULT_TEMPORAL_WEIGHT, stylize_video
+from brushwork.video.run import stylize_video
 from brushwork.video.synth import pan
 from common import SHARED, machine
 

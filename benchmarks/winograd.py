@@ -16,6 +16,7 @@ A measurement, not a product path: brushwork does not use it (RESULTS.md says wh
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -77,6 +78,10 @@ def winograd(weight: Tensor, bias: Tensor, m: int) -> Callable[[Tensor], Tensor]
     return conv
 
 
+def conv3x3(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    return F.conv2d(x, weight, bias, padding=1)
+
+
 def seconds(fn: Callable[[Tensor], Tensor], x: Tensor, reps: int = 3) -> float:
     """Best of ``reps`` forward + input-gradient passes, after one warm-up."""
     fn(x).sum().backward()
@@ -106,10 +111,10 @@ def main() -> int:
     for name, c, k, stride in shapes:
         weight, bias = torch.randn(k, c, 3, 3) * 0.05, torch.randn(k)
         x = torch.randn(1, c, h // stride, w // stride, requires_grad=True)
-        direct = seconds(lambda z, wt=weight, b=bias: F.conv2d(z, wt, b, padding=1), x)
+        direct = seconds(functools.partial(conv3x3, weight=weight, bias=bias), x)
         xcl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
         wcl = weight.contiguous(memory_format=torch.channels_last)
-        cl = seconds(lambda z, wt=wcl, b=bias: F.conv2d(z, wt, b, padding=1), xcl)
+        cl = seconds(functools.partial(conv3x3, weight=wcl, bias=bias), xcl)
         cells = []
         for m in (2, 4):
             t = seconds(winograd(weight, bias, m), x)
