@@ -395,10 +395,11 @@ def _budget_retune(
     at: int,
     decide: Callable[[float], float],
     log: dict[str, float],
+    *,
+    iterations: int,
     prefix: str = "",
     view: Callable[[Tensor], Tensor] | None = None,
     also: Mapping[str, float] | None = None,
-    iterations: int | None = None,
 ) -> Callable[[int], bool] | None:
     """A content-budget retune hook (:func:`~brushwork.optimize.optimize`): after
     iteration ``at``, measure the content distance of ``view(x)`` (x itself when None)
@@ -406,7 +407,7 @@ def _budget_retune(
     style weight by ``decide(distance)`` (:mod:`brushwork.budget`), and put the iteration,
     the distance and the factor into ``log`` under ``prefix`` (with ``also``). None when
     the stage of ``iterations`` has none left after ``at``."""
-    if iterations is not None and at >= iterations:
+    if at >= iterations:
         return None
 
     def retune(k: int) -> bool:
