@@ -301,7 +301,7 @@ def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
     change, so L-BFGS keeps the curvature pair a real change would cost."""
     from brushwork.backbones import build_backbone
     from brushwork.balance import LossWeights
-    from brushwork.engine import _budget_retune
+    from brushwork.engine import _budget_retune, _reference
     from brushwork.objective import Objective, StyleSource, Terms
     from brushwork.pixels import normalize, resize, rgb_tensor
 
@@ -326,7 +326,8 @@ def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
     x = style.clone()  # far from the photo
     for factor, changed, weight in ((1.0, False, 2.0), (0.5, True, 1.0)):
         log: dict[str, float] = {}
-        hook = _budget_retune(obj, x, photo, 3, lambda d, f=factor: f, log, iterations=10)
+        ref = _reference(obj, photo)
+        hook = _budget_retune(obj, x, ref, 3, lambda d, f=factor: f, log, iterations=10)
         assert hook is not None
         assert hook(2) is False and log == {}  # only at its own iteration
         assert hook(3) is changed
@@ -334,4 +335,4 @@ def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
         assert log["at_iteration"] == 3 and log["correction"] == factor
         assert log["measured"] > 0.3  # the painting's features are far from the photo's
     # No iteration left after it: no hook at all.
-    assert _budget_retune(obj, x, photo, 10, lambda d: 0.5, {}, iterations=10) is None
+    assert _budget_retune(obj, x, ref, 10, lambda d: 0.5, {}, iterations=10) is None

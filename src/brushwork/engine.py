@@ -264,7 +264,8 @@ def stylize(
         if budget_on and isinstance(objective, Objective):
             assert cfg.content_budget is not None and budget_stage is not None
             if si == budget_stage:
-                photo = normalize(content_rgb)
+                # One photo reference for both looks of the stage: its features once.
+                reference = _reference(objective, normalize(content_rgb))
                 looks: list[tuple[int, str, tuple[str, ...]]] = [
                     (switch_iteration(st.iterations), "", ("coarse_",))
                 ]
@@ -275,7 +276,7 @@ def stylize(
                     _budget_retune(
                         objective,
                         x,
-                        photo,
+                        reference,
                         at,
                         functools.partial(
                             _stage_correction,
@@ -308,7 +309,7 @@ def stylize(
                 retune = _budget_retune(
                     objective,
                     x,
-                    fine_photo,
+                    _reference(objective, fine_photo),
                     switch_iteration(st.iterations),
                     functools.partial(
                         coarse_correction, budget=cfg.content_budget, strength=cfg.strength
@@ -388,10 +389,22 @@ def _budget_applies(cfg: StyleConfig, has_content: bool, has_start: bool, net: V
     )
 
 
+def _reference(objective: Objective, photo: Tensor) -> Callable[[], Tensor]:
+    """The budget's reference: ``photo``'s (normalized, (1, 3, h, w)) BUDGET_LAYER
+    features, computed on first use and kept."""
+
+    @functools.cache
+    def features() -> Tensor:
+        with torch.no_grad():
+            return objective.features(photo, (BUDGET_LAYER,))[BUDGET_LAYER]
+
+    return features
+
+
 def _budget_retune(
     objective: Objective,
     x: Tensor,
-    photo: Tensor,
+    reference: Callable[[], Tensor],
     at: int,
     decide: Callable[[float], float],
     log: dict[str, float],
@@ -403,22 +416,20 @@ def _budget_retune(
 ) -> Callable[[int], bool] | None:
     """A content-budget retune hook (:func:`~brushwork.optimize.optimize`): after
     iteration ``at``, measure the content distance of ``view(x)`` (x itself when None)
-    from ``photo`` (normalized, (1, 3, h, w), at the size ``view`` gives), multiply the
-    style weight by ``decide(distance)`` (:mod:`brushwork.budget`), and put the iteration,
-    the distance and the factor into ``log`` under ``prefix`` (with ``also``). None when
-    the stage of ``iterations`` has none left after ``at``."""
+    from the photo's features ``reference()`` (:func:`_reference`, at the size ``view``
+    gives), multiply the style weight by ``decide(distance)`` (:mod:`brushwork.budget`),
+    and put the iteration, the distance and the factor into ``log`` under ``prefix``
+    (with ``also``). None when the stage of ``iterations`` has none left after ``at``."""
     if at >= iterations:
         return None
 
     def retune(k: int) -> bool:
         if k != at:
             return False
-        layer = (BUDGET_LAYER,)
         with torch.no_grad():
-            target = objective.features(photo, layer)[BUDGET_LAYER]
             seen = x.detach() if view is None else view(x.detach())
-            now = objective.features(seen, layer)[BUDGET_LAYER]
-        measured = content_distance(now, target)
+            now = objective.features(seen, (BUDGET_LAYER,))[BUDGET_LAYER]
+        measured = content_distance(now, reference())
         factor = decide(measured)
         w = objective.loss_weights
         objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
