@@ -32,6 +32,7 @@ from brushwork.budget import (
 )
 from brushwork.config import StyleConfig
 from brushwork.images import load_image
+from brushwork.objective import Objective
 from brushwork.quality import QualityMeter
 
 # --- formulas ------------------------------------------------------------------------
@@ -294,15 +295,14 @@ def test_prints_correct_the_last_full_scale_and_carry_it_up() -> None:
     assert _budget_stage(single) is None
 
 
-def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
+def _small_objective(
     rainier: Path, autumn_oak: Path
-) -> None:
-    """At the range's end a look's factor is 1: it is recorded, but the hook reports no
-    change, so L-BFGS keeps the curvature pair a real change would cost."""
+) -> tuple[Objective, torch.Tensor, torch.Tensor]:
+    """(objective at style weight 2 on a 43×64 rainier + autumn oak, a start far from the
+    photo: the painting itself, the normalized photo)."""
     from brushwork.backbones import build_backbone
     from brushwork.balance import LossWeights
-    from brushwork.engine import _budget_retune, _reference
-    from brushwork.objective import Objective, StyleSource, Terms
+    from brushwork.objective import StyleSource, Terms
     from brushwork.pixels import normalize, resize, rgb_tensor
 
     cpu = torch.device("cpu")
@@ -322,8 +322,17 @@ def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
         channels_last=False,
         relative_losses=True,
     )
-    obj = Objective(net, terms)
-    x = style.clone()  # far from the photo
+    return Objective(net, terms), style.clone(), photo
+
+
+def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    """At the range's end a look's factor is 1: it is recorded, but the hook reports no
+    change, so L-BFGS keeps the curvature pair a real change would cost."""
+    from brushwork.engine import _budget_retune, _reference
+
+    obj, x, photo = _small_objective(rainier, autumn_oak)
     for factor, changed, weight in ((1.0, False, 2.0), (0.5, True, 1.0)):
         log: dict[str, float] = {}
         ref = _reference(obj, photo)
@@ -336,3 +345,35 @@ def test_a_look_that_leaves_the_weight_tells_the_optimizer_nothing_changed(
         assert log["measured"] > 0.3  # the painting's features are far from the photo's
     # No iteration left after it: no hook at all.
     assert _budget_retune(obj, x, ref, 10, lambda d: 0.5, {}, iterations=10) is None
+
+
+def test_a_look_at_the_clamp_after_a_clamped_one_is_exactly_no_change(
+    rainier: Path, autumn_oak: Path
+) -> None:
+    """The stage's looks read the factors so far from the style weight itself, unrounded:
+    after a look clamped at ⅓, a second that wants less style still gets exactly 1 and
+    reports no change. (Built from the record's 4-place factors, the second got
+    (1/3) / 0.3333 = 1.0001 and cost L-BFGS a curvature pair, as the demo's did.)"""
+    from brushwork.engine import _applied, _budget_retune, _reference, _stage_correction
+
+    obj, x, photo = _small_objective(rainier, autumn_oak)
+    ref = _reference(obj, photo)
+    logs: list[dict[str, float]] = [{}, {}]
+    hooks = [
+        _budget_retune(
+            obj,
+            x,
+            ref,
+            at,
+            lambda d, at=at: _stage_correction(0.82, at, 10, 1.0, lambda: _applied(obj, 2.0), d),
+            log,
+            iterations=10,
+        )
+        for at, log in zip((3, 6), logs, strict=True)
+    ]
+    assert hooks[0] is not None and hooks[1] is not None
+    assert hooks[0](3) is True  # the painting is far from the photo: cut to the clamp
+    assert logs[0]["correction"] == round(MIN_CORRECTION, 4)
+    assert obj.loss_weights.style == 2.0 * MIN_CORRECTION
+    assert hooks[1](6) is False
+    assert logs[1]["correction"] == 1.0 and obj.loss_weights.style == 2.0 * MIN_CORRECTION

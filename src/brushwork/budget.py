@@ -92,6 +92,10 @@ ELASTICITY = 0.09
 #: strength curves' range, 0.3-3). A pair that cannot meet the budget inside it keeps
 #: at least a third of its paint rather than turning into the photo with a tint.
 MIN_CORRECTION, MAX_CORRECTION = 1.0 / 3.0, 3.0
+#: A factor this close to 1 is no change: what the clamp leaves at the range's end once
+#: floating point has multiplied the earlier factors (a change would cost L-BFGS a
+#: curvature pair for nothing).
+UNCHANGED = 1e-9
 
 
 def content_distance(features: Tensor, target: Tensor) -> float:

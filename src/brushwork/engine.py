@@ -29,6 +29,7 @@ from brushwork.backbones import LoadedWeights, VGGFeatures, build_backbone, get_
 from brushwork.balance import LossWeights, resolve_loss_weights
 from brushwork.budget import (
     BUDGET_LAYER,
+    UNCHANGED,
     coarse_correction,
     content_distance,
     correction,
@@ -201,6 +202,7 @@ def stylize(
         balance=cfg.balance,
         strength=cfg.strength,
     )
+    resolved_style = loss_weights.style  # what the budget's factors multiply
     mode = color_mode(cfg.preserve_color)
     bounds = pixel_bounds(device) if cfg.clamp else None
 
@@ -266,12 +268,10 @@ def stylize(
             if si == budget_stage:
                 # One photo reference for both looks of the stage: its features once.
                 reference = _reference(objective, normalize(content_rgb))
-                looks: list[tuple[int, str, tuple[str, ...]]] = [
-                    (switch_iteration(st.iterations), "", ("coarse_",))
-                ]
+                looks = [(switch_iteration(st.iterations), "")]
                 late = late_iteration(st.iterations)
                 if late is not None:
-                    looks.append((late, "late_", ("coarse_", "")))
+                    looks.append((late, "late_"))
                 retune = _either(
                     _budget_retune(
                         objective,
@@ -284,15 +284,14 @@ def stylize(
                             at,
                             st.iterations,
                             cfg.strength,
-                            budget,
-                            earlier,
+                            functools.partial(_applied, objective, resolved_style),
                         ),
                         budget,
                         prefix=prefix,
                         also={"budget": cfg.content_budget},
                         iterations=st.iterations,
                     )
-                    for at, prefix, earlier in looks
+                    for at, prefix in looks
                 )
             elif si == 0:
                 fine_photo, ahead = _lookahead(
@@ -431,6 +430,10 @@ def _budget_retune(
             now = objective.features(seen, (BUDGET_LAYER,))[BUDGET_LAYER]
         measured = content_distance(now, reference())
         factor = decide(measured)
+        # At the range's end the clamp gives limit / (the factors so far), which floating
+        # point leaves a few ulps off 1: that is no change, and is kept as none.
+        if abs(factor - 1.0) <= UNCHANGED:
+            factor = 1.0
         w = objective.loss_weights
         objective.loss_weights = dataclasses.replace(w, style=w.style * factor)
         log.update(
@@ -457,19 +460,24 @@ def _either(hooks: Iterable[Callable[[int], bool] | None]) -> Callable[[int], bo
     return lambda k: any([hook(k) for hook in every])
 
 
+def _applied(objective: Objective, resolved_style: float) -> float:
+    """The product of the budget's factors so far: the objective's style weight over the
+    weight the run resolved. Read from the weight itself, unrounded, so that a look at
+    the range's end gets exactly the factor 1 (the record keeps 4 places)."""
+    return objective.loss_weights.style / resolved_style
+
+
 def _stage_correction(
     limit: float,
     done: int,
     total: int,
     strength: float,
-    log: Mapping[str, float],
-    earlier: tuple[str, ...],
+    applied: Callable[[], float],
     measured: float,
 ) -> float:
-    """The budget stage's factor at iteration ``done``, clamped with the factors already
-    applied (``log``'s corrections under the ``earlier`` prefixes)."""
-    before = math.prod(log.get(f"{p}correction", 1.0) for p in earlier)
-    return correction(measured, limit, done, total, strength, before)
+    """The budget stage's factor at iteration ``done``, clamped with the factors
+    ``applied()`` before it (:func:`_applied`)."""
+    return correction(measured, limit, done, total, strength, applied())
 
 
 def _lookahead(
