@@ -389,6 +389,25 @@ def test_second_ctrl_c_exits_130_without_a_traceback(small_pair, tmp_path) -> No
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_a_ctrl_c_during_the_exit_after_an_interrupt_prints_no_traceback() -> None:
+    """After an interrupted run the command ignores Ctrl-C while the interpreter shuts
+    down: the race the test above once lost, the second SIGINT landing in torch's atexit
+    finalizers ("Exception ignored in atexit callback", a traceback). Here the SIGINT is
+    sent from an atexit callback itself, so the race is won every time."""
+    import subprocess
+    import sys
+
+    child = (
+        "import atexit, os, signal, time; from brushwork import cli;"
+        "cli.main = lambda argv=None: 130;"  # what an interrupted run returns
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.2)));"
+        "cli.entry()"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+
+
 def test_score_adds_the_quality_metric_to_the_record(capsys, small_pair, out) -> None:
     from brushwork.images import load_image
     from brushwork.quality import QualityMeter

@@ -1,5 +1,5 @@
 """``python -m brushwork``."""
 
-from brushwork.cli import main
+from brushwork.cli import entry
 
-raise SystemExit(main())
+entry()

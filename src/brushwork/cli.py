@@ -273,6 +273,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> NoReturn:
+    """The ``brushwork`` command and ``python -m brushwork``: :func:`main`, then exit."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        # The user pressed Ctrl-C and is being obeyed: one more now could only land in the
+        # interpreter's own cleanup (torch's atexit finalizers), which prints a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(StyleConfig)}
     return {k: v for k, v in vars(args).items() if k in names}
