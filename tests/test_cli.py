@@ -393,7 +393,7 @@ def test_a_ctrl_c_during_the_exit_after_an_interrupt_prints_no_traceback() -> No
     """After an interrupted run the command ignores Ctrl-C while the interpreter shuts
     down: the race the test above once lost, the second SIGINT landing in torch's atexit
     finalizers ("Exception ignored in atexit callback", a traceback). Here the SIGINT is
-    sent from an atexit callback itself, so the race is won every time."""
+    sent from an atexit callback itself, so it lands in the exit every time."""
     import subprocess
     import sys
 
