@@ -51,6 +51,7 @@ HELD_OUT = {
     "camera": SKIMAGE / "camera.png",
     "motorcycle": SKIMAGE / "motorcycle_left.png",
 }
+PHOTOS = {**CONTENTS, **HELD_OUT}
 STYLES = {
     "autumn_oak": SHARED / "d2l" / "autumn_oak.jpg",
     "starry_night": SHARED / "styles" / "starry_night.jpg",
@@ -85,7 +86,7 @@ def parse_variant(spec: str) -> dict[str, Any]:
 def run_pair(
     meter: QualityMeter, content: str, style: str, variants: list[str], size: int
 ) -> list[dict[str, Any]]:
-    c, s = load_image({**CONTENTS, **HELD_OUT}[content]), load_image(STYLES[style])
+    c, s = load_image(PHOTOS[content]), load_image(STYLES[style])
     rows = []
     for variant in variants:
         t = time.perf_counter()

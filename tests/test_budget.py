@@ -354,7 +354,7 @@ def test_a_look_at_the_clamp_after_a_clamped_one_is_exactly_no_change(
     after a look clamped at ⅓, a second that wants less style still gets exactly 1 and
     reports no change. (Built from the record's 4-place factors, the second got
     (1/3) / 0.3333 = 1.0001 and cost L-BFGS a curvature pair, as the demo's did.)"""
-    from brushwork.engine import _applied, _budget_retune, _reference, _stage_correction
+    from brushwork.engine import _budget_retune, _reference, _stage_correction
 
     obj, x, photo = _small_objective(rainier, autumn_oak)
     ref = _reference(obj, photo)
@@ -365,7 +365,7 @@ def test_a_look_at_the_clamp_after_a_clamped_one_is_exactly_no_change(
             x,
             ref,
             at,
-            lambda d, at=at: _stage_correction(0.82, at, 10, 1.0, lambda: _applied(obj, 2.0), d),
+            lambda d, at=at: _stage_correction(0.82, at, 10, 1.0, obj, 2.0, d),
             log,
             iterations=10,
         )

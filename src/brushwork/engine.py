@@ -284,7 +284,8 @@ def stylize(
                             at,
                             st.iterations,
                             cfg.strength,
-                            functools.partial(_applied, objective, resolved_style),
+                            objective,
+                            resolved_style,
                         ),
                         budget,
                         prefix=prefix,
@@ -429,9 +430,10 @@ def _budget_retune(
             seen = x.detach() if view is None else view(x.detach())
             now = objective.features(seen, (BUDGET_LAYER,))[BUDGET_LAYER]
         measured = content_distance(now, reference())
+        # At the range's end the clamp gives limit / (the factors so far), a few ulps off 1
+        # in floating point. That is no change: the objective stays as it was, and L-BFGS
+        # keeps the curvature pair a change would cost.
         factor = decide(measured)
-        # At the range's end the clamp gives limit / (the factors so far), which floating
-        # point leaves a few ulps off 1: that is no change, and is kept as none.
         if abs(factor - 1.0) <= UNCHANGED:
             factor = 1.0
         w = objective.loss_weights
@@ -444,8 +446,6 @@ def _budget_retune(
                 f"{prefix}correction": round(factor, 4),
             }
         )
-        # At the range's end the factor is 1: the objective is unchanged, and L-BFGS keeps
-        # the curvature pair it would otherwise drop.
         return factor != 1.0
 
     return retune
@@ -460,24 +460,21 @@ def _either(hooks: Iterable[Callable[[int], bool] | None]) -> Callable[[int], bo
     return lambda k: any([hook(k) for hook in every])
 
 
-def _applied(objective: Objective, resolved_style: float) -> float:
-    """The product of the budget's factors so far: the objective's style weight over the
-    weight the run resolved. Read from the weight itself, unrounded, so that a look at
-    the range's end gets exactly the factor 1 (the record keeps 4 places)."""
-    return objective.loss_weights.style / resolved_style
-
-
 def _stage_correction(
     limit: float,
     done: int,
     total: int,
     strength: float,
-    applied: Callable[[], float],
+    objective: Objective,
+    resolved_style: float,
     measured: float,
 ) -> float:
-    """The budget stage's factor at iteration ``done``, clamped with the factors
-    ``applied()`` before it (:func:`_applied`)."""
-    return correction(measured, limit, done, total, strength, applied())
+    """The budget stage's factor at iteration ``done``, clamped with the factors applied
+    before it: the objective's style weight over the one the run resolved. Read from the
+    weight itself, unrounded, so that a look at the range's end gets exactly 1 (the
+    record keeps 4 places)."""
+    applied = objective.loss_weights.style / resolved_style
+    return correction(measured, limit, done, total, strength, applied)
 
 
 def _lookahead(
