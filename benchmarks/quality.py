@@ -10,7 +10,7 @@ column per variant: low | default | high) into docs/gallery/quality.jpg.
 
     python benchmarks/quality.py                 # all 20 pairs, 3 variants: 60 runs
                                                  # (~20 min, Xeon with AMX, 2026-12-03)
-    python benchmarks/quality.py --held-out --variants default --no-write
+    python benchmarks/quality.py --held-out --variants default   # 5 photos x 4 paintings
     python benchmarks/quality.py --pairs rainier+starry_night --variants default
     python benchmarks/quality.py --variants default,style_loss=meancov,style_loss=sliced \
         --sheet docs/gallery/style-losses.jpg
@@ -28,6 +28,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+import matplotlib
+import sklearn.datasets
 from PIL import Image, ImageDraw
 
 from brushwork import stylize
@@ -46,10 +48,15 @@ CONTENTS = {
 }
 #: Photos no constant was ever set on (the budget's fits and the defaults used the five
 #: above): ``--held-out`` runs them with every painting, to see whether the defaults
-#: generalize. The cameraman is grey and square, the motorcycle a cluttered room.
+#: generalize. The cameraman is grey and square, the motorcycle a cluttered room, Grace
+#: Hopper a portrait (matplotlib's sample data), china a temple among trees and flower a
+#: close-up of petals (scikit-learn's sample images, in ``[dev]``).
 HELD_OUT = {
     "camera": SKIMAGE / "camera.png",
     "motorcycle": SKIMAGE / "motorcycle_left.png",
+    "hopper": Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
+    "china": Path(sklearn.datasets.__file__).parent / "images" / "china.jpg",
+    "flower": Path(sklearn.datasets.__file__).parent / "images" / "flower.jpg",
 }
 PHOTOS = {**CONTENTS, **HELD_OUT}
 STYLES = {
@@ -142,7 +149,7 @@ def contact_sheet(rows: list[dict[str, Any]], variants: list[str], path: Path) -
         draw.text((i * THUMB + 6, 5), t, fill=(0, 0, 0))
     for j, (c, s) in enumerate(pairs):
         y = head + j * THUMB
-        sheet.paste(thumb(load_image(CONTENTS[c])), (0, y))
+        sheet.paste(thumb(load_image(PHOTOS[c])), (0, y))
         sheet.paste(thumb(load_image(STYLES[s])), (THUMB, y))
         for i, variant in enumerate(variants):
             r = next(x for x in rows if (x["content"], x["style"], x["variant"]) == (c, s, variant))
@@ -200,8 +207,17 @@ def main() -> int:
     )
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--no-write", action="store_true")
-    p.add_argument("--sheet", type=Path, default=ROOT.parent / "docs" / "gallery" / "quality.jpg")
+    p.add_argument(
+        "--sheet",
+        type=Path,
+        default=None,
+        help="contact sheet (default: docs/gallery/quality.jpg, quality-held-out.jpg with "
+        "--held-out)",
+    )
     a = p.parse_args()
+    if a.sheet is None:
+        name = "quality-held-out.jpg" if a.held_out else "quality.jpg"
+        a.sheet = ROOT.parent / "docs" / "gallery" / name
     variants = a.variants.split(",")
     pairs = (
         [tuple(x.split("+")) for x in a.pairs.split(",")]
