@@ -103,6 +103,15 @@ def test_unsupported_output_extension(capsys, small_pair, tmp_path) -> None:
     assert_one_line_error(err, "o.bmp", "unsupported extension")
 
 
+def test_output_that_is_a_directory(capsys, small_pair, tmp_path) -> None:
+    # Without an extension too: the folder is the mistake to name, not the extension.
+    for name in ("results", "results.png"):
+        (tmp_path / name).mkdir()
+        code, err = run(capsys, "stylize", *map(str, small_pair), "-o", str(tmp_path / name))
+        assert code == 2
+        assert_one_line_error(err, name, "is a directory")
+
+
 def test_missing_output_directory_is_created(capsys, small_pair, tmp_path) -> None:
     out = tmp_path / "new" / "dir" / "o.png"
     code, _ = run(

@@ -135,6 +135,9 @@ def check_output(path: Path, inputs: Mapping[str, ImageInput]) -> None:
 
     Called before a run starts, so that a long run never ends in an unwritable path.
     """
+    # A directory first: "out" that is a folder is the user's mistake, not an extension's.
+    if path.is_dir():
+        raise ConfigError(f"output '{path}' is a directory; give a file name such as out.png")
     output_format(path)
     for what, src in inputs.items():
         if isinstance(src, Image.Image):
@@ -144,8 +147,6 @@ def check_output(path: Path, inputs: Mapping[str, ImageInput]) -> None:
             raise ConfigError(
                 f"output '{path}' is the {what} image; refusing to overwrite an input"
             )
-    if path.is_dir():
-        raise ConfigError(f"output '{path}' is a directory; give a file name such as out.png")
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise ConfigError(f"output directory '{parent}' is a file")
