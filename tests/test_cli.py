@@ -112,6 +112,19 @@ def test_output_that_is_a_directory(capsys, small_pair, tmp_path) -> None:
         assert_one_line_error(err, name, "is a directory")
 
 
+def test_a_photo_enlarged_past_twice_its_size_is_noted(capsys, small_pair, tmp_path) -> None:
+    # small_pair's photo is 96x64: --size 200 enlarges it 2.08x, --size 192 exactly 2x.
+    quick = ("-q", "--iterations", "1", "--scales", "1")
+    for size, noted in ((200, True), (192, False)):
+        out = tmp_path / f"o{size}.png"
+        code, err = run(
+            capsys, "stylize", *map(str, small_pair), "-o", str(out), "--size", str(size), *quick
+        )
+        assert code == 0 and out.is_file()
+        assert ("96x64 px and is enlarged 2.1x to 200 px" in err) is noted, err
+        assert "Traceback" not in err
+
+
 def test_missing_output_directory_is_created(capsys, small_pair, tmp_path) -> None:
     out = tmp_path / "new" / "dir" / "o.png"
     code, _ = run(
