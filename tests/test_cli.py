@@ -103,6 +103,23 @@ def test_unsupported_output_extension(capsys, small_pair, tmp_path) -> None:
     assert_one_line_error(err, "o.bmp", "unsupported extension")
 
 
+def test_batch_style_flags_on_stylize_say_how_stylize_takes_its_images(
+    capsys, small_pair, tmp_path
+) -> None:
+    c, s = map(str, small_pair)
+    for argv in (
+        (c, "--style", s),
+        ("--content", c, "--style", s),
+        (c, f"--style={s}"),
+    ):
+        code, err = run(capsys, "stylize", *argv, "-o", str(tmp_path / "o.png"))
+        assert code == 2
+        assert_one_line_error(err, "brushwork stylize PHOTO PAINTING")
+    # Every other ambiguous abbreviation keeps argparse's own message.
+    code, err = run(capsys, "stylize", c, s, "--sty", "x", "-o", str(tmp_path / "o.png"))
+    assert_one_line_error(err, "ambiguous option: --sty could match")
+
+
 def test_output_that_is_a_directory(capsys, small_pair, tmp_path) -> None:
     # Without an extension too: the folder is the mistake to name, not the extension.
     for name in ("results", "results.png"):

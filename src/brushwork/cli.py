@@ -30,8 +30,21 @@ from brushwork.options import Option, for_surface
 class _Parser(argparse.ArgumentParser):
     """argparse that reports errors in one line (no usage dump) with exit status 2."""
 
+    #: argparse's message for a mistake users make (by its start) -> what to say instead.
+    hints: dict[str, str] = {}
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        hint = next((h for start, h in self.hints.items() if message.startswith(start)), None)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {hint or message}\n")
+
+
+#: ``stylize --style s.jpg``, as batch takes it: argparse would list the seven flags that
+#: begin with --style, none of them meant.
+_POSITIONAL_HINT = (
+    "stylize takes the photo and the painting(s) in order, without flags: "
+    "brushwork stylize PHOTO PAINTING [PAINTING ...] -o OUT (--content and --style are "
+    "brushwork batch's)"
+)
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -133,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("stylize", help="paint a photo in the style of a painting")
+    p.hints = {
+        f"ambiguous option: --{flag}{end}": _POSITIONAL_HINT
+        for flag in ("content", "style")
+        for end in (" could match", "=")
+    }
     p.add_argument("content", help="content image (photo)")
     p.add_argument("style", nargs="+", help="style image(s) (paintings); blend with --style-blend")
     p.add_argument(
