@@ -118,6 +118,11 @@ def test_batch_style_flags_on_stylize_say_how_stylize_takes_its_images(
     # Every other ambiguous abbreviation keeps argparse's own message.
     code, err = run(capsys, "stylize", c, s, "--sty", "x", "-o", str(tmp_path / "o.png"))
     assert_one_line_error(err, "ambiguous option: --sty could match")
+    # The other two commands that take a painting as a positional say the same of theirs.
+    for command, usage in (("texture", "texture PAINTING"), ("video", "video INPUT PAINTING")):
+        code, err = run(capsys, command, "--style", s, "-o", str(tmp_path / "o.png"))
+        assert code == 2
+        assert_one_line_error(err, f"brushwork {usage} [PAINTING ...] -o OUT")
 
 
 def test_output_that_is_a_directory(capsys, small_pair, tmp_path) -> None:

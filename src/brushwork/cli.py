@@ -38,13 +38,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {hint or message}\n")
 
 
-#: ``stylize --style s.jpg``, as batch takes it: argparse would list the seven flags that
-#: begin with --style, none of them meant.
-_POSITIONAL_HINT = (
-    "stylize takes the photo and the painting(s) in order, without flags: "
-    "brushwork stylize PHOTO PAINTING [PAINTING ...] -o OUT (--content and --style are "
-    "brushwork batch's)"
-)
+def positional_hints(usage: str, flags: Sequence[str] = ("content", "style")) -> dict[str, str]:
+    """:attr:`_Parser.hints` for a command that takes its images as positionals.
+
+    ``stylize --style s.jpg``, as batch takes it, would get argparse's list of the seven
+    flags that begin with --style, none of them meant; it gets ``usage`` instead.
+    """
+    say = (
+        f"{usage.split()[1]} takes its inputs in order, without flags: {usage} "
+        "(--content and --style are brushwork batch's)"
+    )
+    return {f"ambiguous option: --{f}{end}": say for f in flags for end in (" could match", "=")}
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -146,11 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("stylize", help="paint a photo in the style of a painting")
-    p.hints = {
-        f"ambiguous option: --{flag}{end}": _POSITIONAL_HINT
-        for flag in ("content", "style")
-        for end in (" could match", "=")
-    }
+    p.hints = positional_hints("brushwork stylize PHOTO PAINTING [PAINTING ...] -o OUT")
     p.add_argument("content", help="content image (photo)")
     p.add_argument("style", nargs="+", help="style image(s) (paintings); blend with --style-blend")
     p.add_argument(
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(p)
 
     t = sub.add_parser("texture", help="synthesize a texture from a style image (no content)")
+    t.hints = positional_hints("brushwork texture PAINTING [PAINTING ...] -o OUT", ("style",))
     t.add_argument("style", nargs="+", help="style image(s)")
     t.add_argument("-o", "--output", required=True, type=Path, help="output image")
     t.add_argument(

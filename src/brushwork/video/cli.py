@@ -48,7 +48,7 @@ def _say(line: str) -> None:
 
 def add_video_parser(sub: Any) -> None:
     """Add ``video`` to the ``brushwork`` subcommands (``sub`` from add_subparsers)."""
-    from brushwork.cli import add_config_flags
+    from brushwork.cli import add_config_flags, positional_hints
     from brushwork.config import PRESETS
     from brushwork.video import DEFAULT_TEMPORAL_WEIGHT
 
@@ -58,6 +58,7 @@ def add_video_parser(sub: Any) -> None:
         description="Stylize a video: frame 1 fully, each later frame from the previous "
         "output warped by optical flow, tied to it by a temporal loss.",
     )
+    p.hints = positional_hints("brushwork video INPUT PAINTING [PAINTING ...] -o OUT", ("style",))
     p.add_argument("input", help="video file (anything PyAV decodes) or a directory of frames")
     p.add_argument("style", nargs="+", help="style image(s); blend with --style-blend")
     p.add_argument(
