@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import io
 import json
 import math
@@ -28,8 +29,6 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-import matplotlib
-import sklearn.datasets
 from PIL import Image, ImageDraw
 
 from brushwork import stylize
@@ -39,6 +38,16 @@ from brushwork.quality import QualityMeter
 from child import ROOT, SHARED
 
 SKIMAGE = demo_photo_path().parent
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A file shipped inside an installed package, found without importing it: importing
+    sklearn.datasets alone took 0.7 s, paid by every script that imports this one."""
+    spec = importlib.util.find_spec(package)
+    root = Path(spec.origin).parent if spec and spec.origin else Path(f"({package} not installed)")
+    return root.joinpath(*parts)
+
+
 CONTENTS = {
     "rainier": SHARED / "d2l" / "rainier.jpg",
     "astronaut": SKIMAGE / "astronaut.png",
@@ -54,9 +63,9 @@ CONTENTS = {
 HELD_OUT = {
     "camera": SKIMAGE / "camera.png",
     "motorcycle": SKIMAGE / "motorcycle_left.png",
-    "hopper": Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-    "china": Path(sklearn.datasets.__file__).parent / "images" / "china.jpg",
-    "flower": Path(sklearn.datasets.__file__).parent / "images" / "flower.jpg",
+    "hopper": package_file("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
+    "china": package_file("sklearn", "datasets", "images", "china.jpg"),
+    "flower": package_file("sklearn", "datasets", "images", "flower.jpg"),
 }
 PHOTOS = {**CONTENTS, **HELD_OUT}
 STYLES = {

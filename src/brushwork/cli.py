@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports errors in one line (no usage dump) with exit status 2."""
 
     #: argparse's message for a mistake users make (by its start) -> what to say instead.
-    hints: dict[str, str] = {}
+    hints: Mapping[str, str] = {}
 
     def error(self, message: str) -> NoReturn:
         hint = next((h for start, h in self.hints.items() if message.startswith(start)), None)
