@@ -331,3 +331,20 @@ def test_ctrl_c_keeps_finished_jobs(folders: tuple[Path, Path], tmp_path: Path) 
     assert summary["interrupted"] and summary["counts"]["done"] == 1
     assert summary["counts"]["cancelled"] == 1
     assert len(list(out.glob("*.png"))) == 1 and not list(out.glob(".*"))
+
+
+def test_a_photo_enlarged_past_twice_its_size_is_noted_per_job(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The folder's photos are 96x64 and 96x67: --size 200 enlarges both 2.08x, and each
+    # job says so once, beside the batch's progress (the CLI's note, job by job).
+    contents, styles = folders
+    out = tmp_path / "out"
+    args = ["batch", "--content", str(contents), "--style", str(styles), "-o", str(out)]
+    assert main([*args, "--size", "200", "--iterations", "1", "--scales", "1", "-q"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert len(notes) == 2, notes
+    assert any("job rainier--starry" in n and "96x64 px and is enlarged 2.1x" in n for n in notes)
+    assert all(n.startswith("brushwork: note: job ") for n in notes)
+    assert main([*args, *TINY, "-q"]) == 0  # 64 px: no enlargement, no note
+    assert "note:" not in capsys.readouterr().err

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from brushwork.errors import ConfigError, ImageError
-from brushwork.images import check_output, load_image, save_image, sidecar_path
+from brushwork.images import (
+    check_output,
+    enlargement_note,
+    load_image,
+    save_image,
+    sidecar_path,
+)
 
 
 def test_exif_rotation_is_applied(tmp_path: Path) -> None:
@@ -100,3 +106,15 @@ def test_print_formats_carry_the_dpi(tmp_path: Path, ext: str) -> None:
     if ext != ".jpg":  # lossless: the very pixels
         np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
     assert json.loads(sidecar_path(out).read_text()) == {"seed": 1}
+
+
+def test_enlargement_is_noted_past_twice_the_photos_long_side() -> None:
+    # The long sides are compared, whichever way the photo is turned: 96 px to 200 is
+    # 2.08x, to 192 exactly 2x (not noted), and a print at 1.5x is what --size is for.
+    note = enlargement_note((64, 96), (134, 200))
+    assert note is not None and "64x96 px and is enlarged 2.1x to 200 px" in note
+    assert "(--size 96 keeps its own size)" in note
+    assert enlargement_note((96, 64), (192, 128)) is None
+    assert enlargement_note((3000, 2000), (4500, 3000)) is None
+    studio = enlargement_note((96, 64), (512, 341), size_option="Size")
+    assert studio is not None and "5.3x to 512 px" in studio and "(Size 96 keeps" in studio

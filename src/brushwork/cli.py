@@ -365,24 +365,6 @@ def _run(args: argparse.Namespace) -> int:
     return _stylize_and_save(args, cfg, content, styles, mask, regions, inputs_record)
 
 
-#: Past this factor the CLI says that the photo is enlarged: a print at 1.5× its pixels is
-#: what --size is for, but a thumbnail at 8× is painted blur, and the user should know why.
-UPSCALE_NOTE = 2.0
-
-
-def _note_upscaling(photo: tuple[int, int], long_side: int) -> None:
-    """One line on stderr, after a run, when the output's long side is over UPSCALE_NOTE ×
-    the photo's (after: a run refused for its size says only why)."""
-    factor = long_side / max(photo)
-    if factor > UPSCALE_NOTE:
-        print(
-            f"brushwork: note: the content photo is {photo[0]}x{photo[1]} px and is enlarged "
-            f"{factor:.1f}x to {long_side} px; the result holds no more of its detail than "
-            f"that (--size {max(photo)} keeps its own size)",
-            file=sys.stderr,
-        )
-
-
 def _below_preset(values: dict[str, Any], preset: str | None) -> dict[str, Any]:
     """A command's own defaults, minus what the preset sets: the preset wins over them.
 
@@ -407,7 +389,7 @@ def _stylize_and_save(
     inputs_record: dict[str, Any],
 ) -> int:
     from brushwork.engine import stylize
-    from brushwork.images import save_image, sidecar_path
+    from brushwork.images import enlargement_note, save_image, sidecar_path
     from brushwork.progress import Progress
 
     out: Path = args.output
@@ -487,7 +469,9 @@ def _stylize_and_save(
         )
         return 1
     if content is not None:
-        _note_upscaling(content.size, max(image.size))
+        note = enlargement_note(content.size, image.size)
+        if note is not None:
+            print(f"brushwork: note: {note}", file=sys.stderr)
     if "quality" in record:
         q = record["quality"]
         print(

@@ -125,6 +125,30 @@ def output_format(path: Path) -> str:
     return fmt
 
 
+#: Past this factor the front-ends say that the photo is enlarged: a print at 1.5× its
+#: pixels is what --size is for, but a thumbnail at 8× is painted blur, and the user
+#: should know why.
+UPSCALE_NOTE = 2.0
+
+
+def enlargement_note(
+    photo: tuple[int, int], output: tuple[int, int], *, size_option: str = "--size"
+) -> str | None:
+    """One sentence when ``output``'s long side is over UPSCALE_NOTE × the ``photo``'s
+    (both width, height), else None; ``size_option`` is how the caller's user sets the
+    size. The CLI, batch and the studio each show it after the run (after: a run refused
+    for its size says only why); the library never prints.
+    """
+    factor = max(output) / max(*photo, 1)
+    if factor <= UPSCALE_NOTE:
+        return None
+    return (
+        f"the content photo is {photo[0]}x{photo[1]} px and is enlarged {factor:.1f}x to "
+        f"{max(output)} px; the result holds no more of its detail than that "
+        f"({size_option} {max(photo)} keeps its own size)"
+    )
+
+
 def sidecar_path(path: Path) -> Path:
     """``out.png`` -> ``out.png.json``: the run record beside the image."""
     return path.with_name(path.name + ".json")

@@ -76,6 +76,19 @@ def test_a_job_runs_and_its_result_is_published(
     entry = store.result(job.id)
     assert entry is not None and entry["record"]["iterations_run"] == 2
     assert entry["record"]["inputs"]["content"] == "content.png"
+    assert snap["note"] is None  # the 96x64 photo painted at 32 px is not enlarged
+
+
+def test_a_result_enlarged_past_twice_the_photo_carries_a_note(
+    make_manager: Callable[..., JobManager], request_for: Callable[..., JobRequest]
+) -> None:
+    manager = make_manager()
+    job = submit(manager, request_for(size=200, iterations=1, scales=1))
+    wait_until(lambda: job.status in TERMINAL, "the job to end")
+    assert job.status == "done", job.error
+    note = manager.snapshot(job)["note"]
+    assert note is not None and "96x64 px and is enlarged 2.1x to 200 px" in note
+    assert note.startswith("The content photo") and "(Size 96 keeps its own size)" in note
 
 
 def test_positions_queue_limit_and_cancel_while_waiting(

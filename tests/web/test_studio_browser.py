@@ -109,6 +109,16 @@ def test_studio_end_to_end_in_chromium(tmp_path: Path) -> None:
             page.wait_for_selector("#submit-msg:has-text('Loaded the settings')")
             assert page.input_value("#opt-iterations") == str(ITERATIONS)
             assert page.input_value("#opt-size") == "64"
+            assert page.locator("#job-note").is_hidden()  # 96x72 painted at 64 px
+
+            # A result enlarged past twice the photo's size says so under the picture.
+            page.fill("#opt-size", "200")
+            page.fill("#opt-iterations", "2")
+            page.click("#start")
+            note = page.locator("#job-note:not([hidden])")
+            note.wait_for(timeout=WAIT_MS)
+            assert "96x72 px and is enlarged 2.1x to 200 px" in note.inner_text()
+            save_screenshot(page, tmp_path / "studio-note.png")
             assert script_errors == []
         finally:
             browser.close()

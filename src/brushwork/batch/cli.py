@@ -222,6 +222,8 @@ class _BatchBar:
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
             if event.status == "failed":
                 self._line(f"brushwork: job {event.name} failed: {event.error}")
+            elif event.note is not None:
+                self._line(f"brushwork: note: job {event.name}: {event.note}")
             self._postfix()
             if self.bar is not None:
                 self.bar.update(1)

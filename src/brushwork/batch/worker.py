@@ -66,7 +66,8 @@ class JobOutcome:
 
     ``image`` (the encoded output file) and ``record`` (its run record, also the
     sidecar) are set when ``status`` is "done"; ``error`` is one line when it is
-    "failed". ``seconds`` is the job's wall time on its worker.
+    "failed". ``seconds`` is the job's wall time on its worker. ``note`` is one line
+    for the user about a job that is done (:func:`brushwork.images.enlargement_note`).
     """
 
     name: str
@@ -76,6 +77,7 @@ class JobOutcome:
     error: str | None = None
     image: bytes | None = None
     record: Mapping[str, Any] | None = None
+    note: str | None = None
 
 
 class NetworkCache:
@@ -120,12 +122,13 @@ def run_job(
     picture is not a result.
     """
     from brushwork.engine import stylize
-    from brushwork.images import encode_image, output_format
+    from brushwork.images import encode_image, enlargement_note, load_image, output_format
 
     start = time.perf_counter()
     try:
+        content = load_image(job.content, "content")  # here, for its size in the note
         image = stylize(
-            job.content,
+            content,
             job.style,
             config=job.config,
             network=networks.get(job.config),
@@ -154,5 +157,11 @@ def run_job(
         error = f"{type(e).__name__}: {e}".splitlines()[0]
         return JobOutcome(job.name, "failed", time.perf_counter() - start, worker, error=error)
     return JobOutcome(
-        job.name, "done", time.perf_counter() - start, worker, image=data, record=record
+        job.name,
+        "done",
+        time.perf_counter() - start,
+        worker,
+        image=data,
+        record=record,
+        note=enlargement_note(content.size, image.size),
     )

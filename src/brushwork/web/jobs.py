@@ -22,7 +22,7 @@ from PIL import Image
 from brushwork.config import StyleConfig
 from brushwork.engine import stylize
 from brushwork.errors import BrushworkError
-from brushwork.images import encode_image, load_image
+from brushwork.images import encode_image, enlargement_note, load_image
 from brushwork.progress import Progress
 from brushwork.web import PREVIEW_INTERVAL
 from brushwork.web.forms import to_json
@@ -79,6 +79,7 @@ class Job:
     preview_version: int = 0
     preview_at: float = 0.0
     error: str | None = None
+    note: str | None = None  # one line about a finished result (images.enlargement_note)
     version: int = 0  # bumped on every change, so event streams know when to send
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -190,6 +191,7 @@ class JobManager:
                 "points": job.points[points_from:],
                 "preview_version": job.preview_version,
                 "error": job.error,
+                "note": job.note,
                 "result": job.id if job.status == "done" else None,
                 "version": job.version,
             }
@@ -290,6 +292,8 @@ class JobManager:
             }
             stopped = record.get("stopped")
             if stopped is None:
+                note = enlargement_note(content.size, image.size, size_option="Size")
+                job.note = None if note is None else note[0].upper() + note[1:]  # a sentence
                 self._publish(job, image, record)
         except BrushworkError as e:
             self._finish(job, "failed", str(e))

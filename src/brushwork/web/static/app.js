@@ -360,6 +360,7 @@ function watch(jobId) {
   $("preview-empty").textContent = "Waiting for the first frame…";
   $("download").hidden = true;
   show($("job-error"), "");
+  show($("job-note"), "");
   const es = new EventSource(`/api/jobs/${jobId}/events`);
   state.events = es;
   es.addEventListener("state", (e) => {
@@ -431,6 +432,7 @@ function render(snap) {
     state.previewVersion = snap.preview_version;
     setImage(`/api/jobs/${snap.id}/preview?v=${snap.preview_version}`);
   }
+  show($("job-note"), snap.status === "done" ? snap.note : "");
   if (snap.status === "failed") show($("job-error"), snap.error || "The job failed.", "error");
   else if (snap.status === "cancelled") show($("job-error"), snap.error ? `Cancelled: ${snap.error}.` : "Cancelled.");
 }
