@@ -107,6 +107,19 @@ def test_video_to_png_frames_directory(capsys, tmp_path, clip, style) -> None:
     record = json.loads((out / "000003.png.json").read_text())
     assert record["video"]["temporal_weight"] == 0.0 and record["iterations_run"] == 3
     assert json.loads((out / "video.json").read_text())["frames"] == 4
+    assert "enlarged" not in err  # 96x64 frames painted at 64 px
+
+
+def test_a_video_enlarged_past_twice_its_size_is_noted(capsys, tmp_path, clip, style) -> None:
+    out = tmp_path / "frames"
+    code, err = run(
+        capsys, "video", clip, style, "-o", f"{out}/", "--size", "200", "--iterations", "1",
+        "--scales", "1", "--temporal-weight", "0", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "enlarged" in line]
+    assert len(notes) == 1, err
+    assert notes[0].startswith("brushwork: note: the video is 96x64 px and is enlarged 2.1x")
 
 
 def test_a_stopped_run_leaves_a_playable_video_and_a_rerun_continues(

@@ -132,18 +132,22 @@ UPSCALE_NOTE = 2.0
 
 
 def enlargement_note(
-    photo: tuple[int, int], output: tuple[int, int], *, size_option: str = "--size"
+    photo: tuple[int, int],
+    output: tuple[int, int],
+    *,
+    what: str = "content photo",
+    size_option: str = "--size",
 ) -> str | None:
     """One sentence when ``output``'s long side is over UPSCALE_NOTE × the ``photo``'s
     (both width, height), else None; ``size_option`` is how the caller's user sets the
-    size. The CLI, batch and the studio each show it after the run (after: a run refused
-    for its size says only why); the library never prints.
+    size. The CLI, batch, video and the studio each show it after the run (after: a run
+    refused for its size says only why); the library never prints.
     """
     factor = max(output) / max(*photo, 1)
     if factor <= UPSCALE_NOTE:
         return None
     return (
-        f"the content photo is {photo[0]}x{photo[1]} px and is enlarged {factor:.1f}x to "
+        f"the {what} is {photo[0]}x{photo[1]} px and is enlarged {factor:.1f}x to "
         f"{max(output)} px; the result holds no more of its detail than that "
         f"({size_option} {max(photo)} keeps its own size)"
     )

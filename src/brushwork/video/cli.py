@@ -145,6 +145,13 @@ def run_video(args: argparse.Namespace) -> int:
     if result.encoded is not None:
         for note in result.encoded.notes:
             _say(f"brushwork: note: {note}")
+    if result.frames:
+        from brushwork.images import enlargement_note
+
+        source = (plan.info.width, plan.info.height)
+        enlarged = enlargement_note(source, (plan.width, plan.height), what="video")
+        if enlarged is not None:
+            _say(f"brushwork: note: {enlarged}")
     if result.stopped == "cancelled":
         _say(
             f"brushwork: interrupted after {result.frames} of {result.frames_total} frames; "
