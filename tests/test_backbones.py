@@ -105,3 +105,49 @@ def test_truncated_and_frozen() -> None:
     assert net.names[-1] == "conv3_1"
     assert set(net.convs) == {"conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"}
     assert not any(p.requires_grad for p in net.parameters())
+
+
+def _in_order(net, x: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+    """The trunk as the paper draws it, each layer after the one before: the reference
+    for the forward pass, which runs a block's last ReLU after its max-pool."""
+    h = net.network_input(x.float()).to(net._weight_dtype())
+    out = {}
+    for name in net.names:
+        if name.startswith("conv"):
+            h = net.convs[name](h)
+        elif name.startswith("relu"):
+            h = torch.relu(h)
+        else:
+            h = torch.nn.functional.max_pool2d(h, 2)
+        out[name] = h
+    return {n: out[n] for n in names}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1", "conv4_3"],  # the default's
+        ["relu1_2", "pool1", "pool3", "relu4_3"],  # a moved ReLU's own output, and pools
+    ],
+)
+def test_relu_after_the_pool_gives_the_same_values_and_gradients(dtype, layers) -> None:
+    # max(relu(a)) = relu(max(a)) and both pass the gradient to the same element, so the
+    # reordered trunk must agree bit for bit, in bf16 and channels-last too.
+    net, _ = build_backbone("vgg16", layers=layers)
+    net = net.to(dtype).to(memory_format=torch.channels_last)
+    x0 = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    grads, feats = [], []
+    for run in (net, lambda x, names: _in_order(net, x, names)):
+        x = x0.clone().requires_grad_(True)
+        out = run(x, layers)
+        # A loss on every layer; squares, so negative and positive values both count.
+        loss = sum(((f.float() - 0.1) ** 2).mean() for f in out.values())
+        loss.backward()
+        assert x.grad is not None
+        grads.append(x.grad)
+        feats.append(out)
+    for name in layers:
+        assert torch.equal(feats[0][name], feats[1][name]), name
+    assert grads[0].abs().max() > 0
+    assert torch.equal(grads[0], grads[1])
