@@ -198,7 +198,6 @@ class VGGFeatures(nn.Module):
                 wanted.discard(name)
         return out
 
-
     def _relu_commutes(self, i: int, wanted: set[str]) -> bool:
         """Whether the ReLU at ``self.names[i]`` may run after the max-pool that follows it.
 
