@@ -346,5 +346,7 @@ def test_a_photo_enlarged_past_twice_its_size_is_noted_per_job(
     assert len(notes) == 2, notes
     assert any("job rainier--starry" in n and "96x64 px and is enlarged 2.1x" in n for n in notes)
     assert all(n.startswith("brushwork: note: job ") for n in notes)
+    rows = json.loads((out / "summary.json").read_text())["jobs"]
+    assert all("enlarged 2.1x to 200 px" in row["note"] for row in rows)
     assert main([*args, *TINY, "-q"]) == 0  # 64 px: no enlargement, no note
     assert "note:" not in capsys.readouterr().err

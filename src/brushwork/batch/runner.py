@@ -108,6 +108,7 @@ class BatchSummary:
                     "seconds": round(o.seconds, 3),
                     "worker": None if o.worker is None else o.worker.to_dict(),
                     "error": o.error,
+                    "note": o.note,
                 }
             )
         return {
